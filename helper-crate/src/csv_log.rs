@@ -1,0 +1,429 @@
+//! `kafka_log.csv`: the consumer's output, one row per message, never twice.
+//!
+//! In Kafka a message is identified by **(topic, partition, offset)**: offsets
+//! are unique within a partition and never reused. That triple is therefore the
+//! natural key of the log: a consumer that re-reads a batch (because it crashed
+//! after writing and before committing, or because a new group read from
+//! `earliest`) adds only the rows the file does not have yet.
+//!
+//! Crash safety comes from the order of operations: a batch of rows is written
+//! with one `write` call and flushed to disk (`fsync`) before the consumer commits
+//! its offsets. If the process dies mid-write, the file can end in a partial line;
+//! [`CsvLog::open`] cuts it off, and the uncommitted batch is read again. A lock
+//! file (`kafka_log.csv.lock`) stops two consumers from writing one log at once.
+//!
+//! Columns: `topic,partition,offset,timestamp,city,temperature`.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::consume::ConsumedRecord;
+use crate::error::{Error, Result};
+
+/// The header line of `kafka_log.csv`.
+pub const CSV_HEADER: [&str; 6] = [
+    "topic",
+    "partition",
+    "offset",
+    "timestamp",
+    "city",
+    "temperature",
+];
+
+/// One row of `kafka_log.csv`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CsvRow {
+    /// Topic the message came from.
+    pub topic: String,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// The reading's time, RFC 3339 UTC.
+    pub timestamp: String,
+    /// The city.
+    pub city: String,
+    /// °C.
+    pub temperature: f64,
+}
+
+impl From<&ConsumedRecord> for CsvRow {
+    fn from(record: &ConsumedRecord) -> Self {
+        CsvRow {
+            topic: record.topic.clone(),
+            partition: record.partition,
+            offset: record.offset,
+            timestamp: record.reading.timestamp_rfc3339(),
+            city: record.reading.city.clone(),
+            temperature: record.reading.temperature,
+        }
+    }
+}
+
+/// How an append went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Appended {
+    /// Rows written.
+    pub written: usize,
+    /// Rows skipped because the file already had their (topic, partition, offset).
+    pub already_present: usize,
+}
+
+/// An open `kafka_log.csv`, locked for this process, that knows which
+/// (topic, partition, offset) it holds.
+#[derive(Debug)]
+pub struct CsvLog {
+    path: PathBuf,
+    file: File,
+    seen: HashMap<(String, i32), HashSet<i64>>,
+    rows: usize,
+    truncated_bytes: u64,
+    _lock: LockFile,
+}
+
+impl CsvLog {
+    /// Opens (or creates, with its header) the log at `path`: takes the lock,
+    /// cuts off a partial last line left by a crash, and indexes the rows.
+    pub fn open(path: impl AsRef<Path>) -> Result<CsvLog> {
+        let path = path.as_ref().to_path_buf();
+        let lock = LockFile::acquire(&path)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|e| Error::io(&path, e))?;
+
+        // A crash mid-write can leave a last line without its newline. Read the
+        // complete lines first (refusing a file that is not a kafka_log.csv), and
+        // only then drop the partial one.
+        let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let header = format!("{}\n", CSV_HEADER.join(","));
+        let rows = if complete == 0 {
+            if !header.as_bytes().starts_with(&bytes) {
+                return Err(Error::Csv {
+                    path,
+                    message: "not a kafka_log.csv (no header line); move it away to start a new log"
+                        .to_string(),
+                });
+            }
+            Vec::new()
+        } else {
+            parse_rows(&path, &bytes[..complete])?
+        };
+        let truncated_bytes = (bytes.len() - complete) as u64;
+        if truncated_bytes > 0 {
+            file.set_len(complete as u64)
+                .map_err(|e| Error::io(&path, e))?;
+            file.seek(SeekFrom::End(0))
+                .map_err(|e| Error::io(&path, e))?;
+        }
+
+        let mut log = CsvLog {
+            path,
+            file,
+            seen: HashMap::new(),
+            rows: 0,
+            truncated_bytes,
+            _lock: lock,
+        };
+        if complete == 0 {
+            log.write_durably(header.as_bytes())?;
+        }
+        for row in &rows {
+            log.remember(row);
+        }
+        Ok(log)
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Data rows in the file.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether the file has no data rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Bytes of a partial last line that [`CsvLog::open`] removed (0 normally).
+    pub fn truncated_bytes(&self) -> u64 {
+        self.truncated_bytes
+    }
+
+    /// Whether the file has a row for this message.
+    pub fn contains(&self, topic: &str, partition: i32, offset: i64) -> bool {
+        self.seen
+            .get(&(topic.to_string(), partition))
+            .is_some_and(|offsets| offsets.contains(&offset))
+    }
+
+    /// Appends the records the file does not have yet, in one write, and flushes
+    /// them to disk before returning.
+    pub fn append(&mut self, records: &[ConsumedRecord]) -> Result<Appended> {
+        let mut buffer = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::new());
+        let mut new_rows = Vec::new();
+        let mut batch_keys = HashSet::new();
+        for record in records {
+            let key = (record.topic.as_str(), record.partition, record.offset);
+            if self.contains(key.0, key.1, key.2) || !batch_keys.insert(key) {
+                continue;
+            }
+            let row = CsvRow::from(record);
+            buffer.serialize(&row).map_err(|e| self.csv_error(e))?;
+            new_rows.push(row);
+        }
+        let appended = Appended {
+            written: new_rows.len(),
+            already_present: records.len() - new_rows.len(),
+        };
+        if new_rows.is_empty() {
+            return Ok(appended);
+        }
+        let bytes = buffer
+            .into_inner()
+            .map_err(|e| self.csv_error(e.into_error()))?;
+        self.write_durably(&bytes)?;
+        for row in &new_rows {
+            self.remember(row);
+        }
+        Ok(appended)
+    }
+
+    fn write_durably(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file
+            .write_all(bytes)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| Error::io(&self.path, e))
+    }
+
+    fn remember(&mut self, row: &CsvRow) {
+        let fresh = self
+            .seen
+            .entry((row.topic.clone(), row.partition))
+            .or_default()
+            .insert(row.offset);
+        if fresh {
+            self.rows += 1;
+        }
+    }
+
+    fn csv_error(&self, error: impl std::fmt::Display) -> Error {
+        Error::Csv {
+            path: self.path.clone(),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// Reads every row of a `kafka_log.csv`.
+pub fn read_csv_log(path: impl AsRef<Path>) -> Result<Vec<CsvRow>> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_rows(path, &bytes)
+}
+
+fn parse_rows(path: &Path, bytes: &[u8]) -> Result<Vec<CsvRow>> {
+    let csv_error = |message: String| Error::Csv {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut reader = csv::Reader::from_reader(bytes);
+    let headers = reader
+        .headers()
+        .map_err(|e| csv_error(e.to_string()))?
+        .clone();
+    if headers.iter().ne(CSV_HEADER.iter().copied()) {
+        return Err(csv_error(format!(
+            "unexpected header '{}'; a kafka_log.csv starts with '{}' (move the file away to start a new log)",
+            headers.iter().collect::<Vec<_>>().join(","),
+            CSV_HEADER.join(",")
+        )));
+    }
+    reader
+        .deserialize()
+        .map(|row| row.map_err(|e| csv_error(e.to_string())))
+        .collect()
+}
+
+/// `<file>.lock`, holding the owner's process id; removed on drop. A lock left by
+/// a process that no longer runs (killed) is taken over.
+#[derive(Debug)]
+struct LockFile {
+    path: PathBuf,
+}
+
+impl LockFile {
+    fn acquire(target: &Path) -> Result<LockFile> {
+        let mut name = target.as_os_str().to_owned();
+        name.push(".lock");
+        let path = PathBuf::from(name);
+        for _ in 0..2 {
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut file) => {
+                    let _ = writeln!(file, "{}", std::process::id());
+                    return Ok(LockFile { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let owner = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|text| text.trim().parse::<i32>().ok());
+                    match owner {
+                        Some(pid) if process_is_alive(pid) => {
+                            return Err(Error::Csv {
+                                path: target.to_path_buf(),
+                                message: format!(
+                                    "another consumer (process {pid}) is writing this file; \
+                                     wait for it, or write to another file with --csv"
+                                ),
+                            })
+                        }
+                        // Stale: its owner died without cleaning up.
+                        _ => {
+                            let _ = std::fs::remove_file(&path);
+                        }
+                    }
+                }
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        Err(Error::Csv {
+            path: target.to_path_buf(),
+            message: format!("could not take the lock {}", path.display()),
+        })
+    }
+}
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn process_is_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    // Signal 0 checks existence without sending anything; EPERM still means alive.
+    let result = unsafe { libc::kill(pid, 0) };
+    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::weather::WeatherGenerator;
+
+    fn records(topic: &str, offsets: std::ops::Range<i64>) -> Vec<ConsumedRecord> {
+        let mut generator = WeatherGenerator::default_cities(1);
+        offsets
+            .map(|offset| ConsumedRecord {
+                topic: topic.to_string(),
+                partition: 0,
+                offset,
+                key: None,
+                timestamp_ms: None,
+                reading: generator.next_reading(),
+            })
+            .collect()
+    }
+
+    fn temp_path(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "kafka-lab-csv-{}-{name}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("kafka_log.csv")
+    }
+
+    #[test]
+    fn rows_are_written_once_across_reopens() {
+        let path = temp_path("once");
+        {
+            let mut log = CsvLog::open(&path).unwrap();
+            let appended = log.append(&records("weather", 0..10)).unwrap();
+            assert_eq!(appended.written, 10);
+        }
+        let mut log = CsvLog::open(&path).unwrap();
+        assert_eq!(log.len(), 10);
+        let appended = log.append(&records("weather", 5..13)).unwrap();
+        assert_eq!(
+            appended,
+            Appended {
+                written: 3,
+                already_present: 5
+            }
+        );
+        drop(log);
+        let rows = read_csv_log(&path).unwrap();
+        let offsets: Vec<i64> = rows.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, (0..13).collect::<Vec<_>>());
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("topic,partition,offset,timestamp,city,temperature\n"));
+    }
+
+    #[test]
+    fn a_partial_last_line_is_cut_off() {
+        let path = temp_path("partial");
+        {
+            let mut log = CsvLog::open(&path).unwrap();
+            log.append(&records("weather", 0..3)).unwrap();
+        }
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"weather,0,3,2026-11-25T0").unwrap();
+        drop(file);
+        let mut log = CsvLog::open(&path).unwrap();
+        assert_eq!(log.truncated_bytes(), 24);
+        assert_eq!(log.len(), 3);
+        assert_eq!(log.append(&records("weather", 0..4)).unwrap().written, 1);
+        drop(log);
+        assert_eq!(read_csv_log(&path).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_while_the_first_holds_the_lock() {
+        let path = temp_path("lock");
+        let first = CsvLog::open(&path).unwrap();
+        let error = CsvLog::open(&path).unwrap_err();
+        assert!(error.to_string().contains("another consumer"), "{error}");
+        drop(first);
+        assert!(CsvLog::open(&path).is_ok());
+    }
+
+    #[test]
+    fn a_stale_lock_is_taken_over() {
+        let path = temp_path("stale");
+        let lock = format!("{}.lock", path.display());
+        // No process has pid 0x7fff_fff0 on a normal system.
+        std::fs::write(&lock, "2147483632\n").unwrap();
+        assert!(CsvLog::open(&path).is_ok());
+    }
+
+    #[test]
+    fn a_foreign_file_is_not_appended_to() {
+        let path = temp_path("foreign");
+        std::fs::write(&path, "a,b\n1,2\n").unwrap();
+        let error = CsvLog::open(&path).unwrap_err();
+        assert!(error.to_string().contains("unexpected header"), "{error}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a,b\n1,2\n");
+        std::fs::write(&path, "no newline at all").unwrap();
+        assert!(CsvLog::open(&path).is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "no newline at all");
+    }
+}

@@ -1,0 +1,215 @@
+//! Showing results: one table type, rendered as text for the terminal and as
+//! HTML for notebooks.
+//!
+//! Every result a lab step returns (deliveries, readings, watermarks, the
+//! earliest-vs-latest comparison) converts itself into a [`Table`] through
+//! [`AsTable`]. The CLI prints the table's text form; in a notebook, the evcxr
+//! kernel calls a value's `evcxr_display` method when it is a cell's last
+//! expression, and that prints the HTML form between evcxr's content markers.
+//! One rendering helper, two outputs: the terminal and the notebook always agree.
+
+use std::fmt::Write as _;
+
+/// A titled table of strings.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Table {
+    /// A heading shown above the table, if any.
+    pub title: Option<String>,
+    /// Column names.
+    pub headers: Vec<String>,
+    /// Cells, row by row; each row has one cell per header.
+    pub rows: Vec<Vec<String>>,
+    /// A line shown under the table (a summary, or why it is empty).
+    pub footer: Option<String>,
+}
+
+/// Types that can show themselves as a table.
+pub trait AsTable {
+    /// The table form of this value.
+    fn as_table(&self) -> Table;
+}
+
+impl Table {
+    /// An empty table with these column names.
+    pub fn new(headers: &[&str]) -> Self {
+        Table {
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            ..Table::default()
+        }
+    }
+
+    /// Sets the title.
+    pub fn with_title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// Sets the footer.
+    pub fn with_footer(mut self, footer: impl Into<String>) -> Self {
+        self.footer = Some(footer.into());
+        self
+    }
+
+    /// Adds a row.
+    pub fn push_row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// Column-aligned plain text, for terminals.
+    pub fn to_text(&self) -> String {
+        let widths: Vec<usize> = (0..self.headers.len())
+            .map(|col| {
+                self.rows
+                    .iter()
+                    .filter_map(|row| row.get(col))
+                    .chain(std::iter::once(&self.headers[col]))
+                    .map(|cell| cell.chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let line = |cells: &[String]| -> String {
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            padded.join("  ").trim_end().to_string()
+        };
+        let mut out = String::new();
+        if let Some(title) = &self.title {
+            let _ = writeln!(out, "{title}");
+        }
+        let _ = writeln!(out, "{}", line(&self.headers));
+        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+        let _ = writeln!(out, "{}", rule.join("  "));
+        for row in &self.rows {
+            let _ = writeln!(out, "{}", line(row));
+        }
+        if let Some(footer) = &self.footer {
+            let _ = writeln!(out, "{footer}");
+        }
+        out
+    }
+
+    /// An HTML table, for notebooks and the exported lab report.
+    pub fn to_html(&self) -> String {
+        let mut out = String::from("<div class=\"kafka-lab\">");
+        if let Some(title) = &self.title {
+            let _ = write!(out, "<h4>{}</h4>", escape_html(title));
+        }
+        out.push_str("<table><thead><tr>");
+        for header in &self.headers {
+            let _ = write!(out, "<th>{}</th>", escape_html(header));
+        }
+        out.push_str("</tr></thead><tbody>");
+        for row in &self.rows {
+            out.push_str("<tr>");
+            for cell in row {
+                let _ = write!(out, "<td>{}</td>", escape_html(cell));
+            }
+            out.push_str("</tr>");
+        }
+        out.push_str("</tbody></table>");
+        if let Some(footer) = &self.footer {
+            let _ = write!(out, "<p>{}</p>", escape_html(footer));
+        }
+        out.push_str("</div>");
+        out
+    }
+
+    /// Prints the table for the evcxr Jupyter kernel: HTML, with the text form as
+    /// the plain-text alternative.
+    pub fn evcxr_display(&self) {
+        println!(
+            "EVCXR_BEGIN_CONTENT text/plain\n{}\nEVCXR_END_CONTENT",
+            self.to_text()
+        );
+        println!(
+            "EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT",
+            self.to_html()
+        );
+    }
+}
+
+impl std::fmt::Display for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_text())
+    }
+}
+
+impl AsTable for Table {
+    fn as_table(&self) -> Table {
+        self.clone()
+    }
+}
+
+/// Escapes text for HTML element content.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Gives a type that implements [`AsTable`] a text `Display` (for the CLI) and an
+/// `evcxr_display` method (for notebooks), both from its table.
+#[macro_export]
+macro_rules! shown_as_table {
+    ($($ty:ty),+ $(,)?) => {$(
+        impl ::std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(&$crate::display::AsTable::as_table(self).to_text())
+            }
+        }
+        impl $ty {
+            /// Shows this value as an HTML table in a Jupyter notebook (evcxr kernel).
+            pub fn evcxr_display(&self) {
+                $crate::display::AsTable::as_table(self).evcxr_display();
+            }
+        }
+    )+};
+}
+
+/// Shows "-" for a missing value, the way the Kafka tools do.
+pub fn or_dash<T: ToString>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Table {
+        let mut table = Table::new(&["city", "temperature"]).with_title("Readings");
+        table.push_row(vec!["Toronto".into(), "3.5".into()]);
+        table.push_row(vec!["<Fuzhou>".into(), "17.0".into()]);
+        table
+    }
+
+    #[test]
+    fn text_is_aligned_under_headers() {
+        let text = sample().to_text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "Readings");
+        assert_eq!(lines[1], "city      temperature");
+        assert_eq!(lines[2], "--------  -----------");
+        assert_eq!(lines[3], "Toronto   3.5");
+        assert_eq!(lines[4], "<Fuzhou>  17.0");
+    }
+
+    #[test]
+    fn html_escapes_cells() {
+        let html = sample().to_html();
+        assert!(html.contains("<th>city</th>"));
+        assert!(html.contains("<td>&lt;Fuzhou&gt;</td>"));
+        assert!(!html.contains("<Fuzhou>"));
+    }
+}

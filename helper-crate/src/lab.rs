@@ -1,0 +1,353 @@
+//! The lab end to end: produce, then compare `earliest` with `latest`.
+//!
+//! The original "Kafka for Data Streaming" lab asks one question: what does a
+//! consumer read? The answer depends on the group's committed offsets and, when
+//! there are none, on `auto.offset.reset`. This module runs the experiment that
+//! shows it, step by step, and checks each result:
+//!
+//! 1. create `weather` (1 partition) unless it exists, and note what it holds;
+//! 2. produce 10 readings and show their delivery reports (offsets);
+//! 3. a fresh group with `earliest` reads everything stored, saves it to
+//!    `kafka_log.csv` and commits: its committed offset becomes the high watermark;
+//! 4. a fresh group with `latest` joins and reads nothing: it starts at the end;
+//! 5. produce 3 more while the `latest` member stays in its group;
+//! 6. the `latest` member reads exactly those 3; the `earliest` group, restarted,
+//!    ignores `auto.offset.reset` and resumes at its committed offset.
+//!
+//! [`Comparison`] puts the four reads side by side: group, setting, messages read,
+//! first and last offset, committed offset after the run and the high watermark.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::KafkaSettings;
+use crate::consume::{fresh_group_id, ConsumeOptions, ConsumeReport, StartFrom, WeatherConsumer};
+use crate::csv_log::{read_csv_log, CsvLog};
+use crate::display::{or_dash, AsTable, Table};
+use crate::error::{Error, Result};
+use crate::offsets::{self, OffsetsReport};
+use crate::produce::{Deliveries, WeatherProducer};
+use crate::topics::{self, TopicInfo};
+use crate::weather::{WeatherGenerator, DEFAULT_CITIES};
+
+/// What the lab does.
+#[derive(Clone, Debug)]
+pub struct LabOptions {
+    /// Topic (created with one partition if missing).
+    pub topic: String,
+    /// Readings produced first.
+    pub count: usize,
+    /// Readings produced while the `latest` group waits.
+    pub more: usize,
+    /// Cities, round-robin.
+    pub cities: Vec<String>,
+    /// Seed for the temperatures.
+    pub seed: u64,
+    /// The CSV log, started afresh by the lab.
+    pub csv_path: PathBuf,
+    /// Bound on each consume (group join included).
+    pub consume_timeout: Duration,
+}
+
+impl Default for LabOptions {
+    fn default() -> Self {
+        LabOptions {
+            topic: "weather".to_string(),
+            count: 10,
+            more: 3,
+            cities: DEFAULT_CITIES.iter().map(|c| c.to_string()).collect(),
+            seed: 42,
+            csv_path: PathBuf::from("kafka_log.csv"),
+            consume_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One consumer run in the comparison.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ComparisonRow {
+    /// Which run ("1st run", "2nd run").
+    pub run: String,
+    /// The group id.
+    pub group: String,
+    /// `auto.offset.reset`.
+    pub setting: String,
+    /// Messages read.
+    pub read: usize,
+    /// First offset read.
+    pub first_offset: Option<i64>,
+    /// Last offset read.
+    pub last_offset: Option<i64>,
+    /// The group's committed offset after the run (next to read).
+    pub committed_after: Option<i64>,
+    /// The partition's high watermark after the run.
+    pub high_watermark: i64,
+}
+
+impl ComparisonRow {
+    /// Describes one consume run of a single-partition topic.
+    pub fn from_run(
+        run: &str,
+        report: &ConsumeReport,
+        settings: &KafkaSettings,
+    ) -> Result<ComparisonRow> {
+        let group = report.group.clone().unwrap_or_default();
+        let offsets = offsets::describe_offsets(settings, &report.topic, Some(&group))?;
+        Ok(ComparisonRow {
+            run: run.to_string(),
+            group,
+            setting: report.from.map_or("-".to_string(), |f| f.to_string()),
+            read: report.count(),
+            first_offset: report.records.first().map(|r| r.offset),
+            last_offset: report.records.last().map(|r| r.offset),
+            committed_after: offsets.committed(0),
+            high_watermark: offsets.high(0).unwrap_or(0),
+        })
+    }
+}
+
+/// Consumer runs side by side.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Comparison {
+    /// The runs, in order.
+    pub rows: Vec<ComparisonRow>,
+}
+
+impl Comparison {
+    /// The row of a given run and setting.
+    pub fn find(&self, run: &str, setting: &str) -> Option<&ComparisonRow> {
+        self.rows
+            .iter()
+            .find(|r| r.run == run && r.setting == setting)
+    }
+}
+
+impl AsTable for Comparison {
+    fn as_table(&self) -> Table {
+        let mut table = Table::new(&[
+            "run",
+            "group",
+            "auto.offset.reset",
+            "read",
+            "first offset",
+            "last offset",
+            "committed after",
+            "high watermark",
+        ])
+        .with_title("earliest vs latest");
+        for r in &self.rows {
+            table.push_row(vec![
+                r.run.clone(),
+                r.group.clone(),
+                r.setting.clone(),
+                r.read.to_string(),
+                or_dash(r.first_offset),
+                or_dash(r.last_offset),
+                or_dash(r.committed_after),
+                r.high_watermark.to_string(),
+            ]);
+        }
+        table.footer = Some(
+            "committed after = the next offset the group will read; '-' = the group has committed \
+             nothing (librdkafka commits only offsets of messages it consumed)"
+                .to_string(),
+        );
+        table
+    }
+}
+
+/// Everything the lab did.
+#[derive(Clone, Debug)]
+pub struct LabReport {
+    /// The topic as found (or created) before producing.
+    pub topic_before: TopicInfo,
+    /// Whether the lab created the topic.
+    pub created_topic: bool,
+    /// Delivery reports of the first readings.
+    pub first_deliveries: Deliveries,
+    /// Delivery reports of the readings produced while `latest` waited.
+    pub more_deliveries: Deliveries,
+    /// The four consumer runs.
+    pub runs: Vec<ConsumeReport>,
+    /// The side-by-side table.
+    pub comparison: Comparison,
+    /// Offsets of the `earliest` group at the end.
+    pub earliest_offsets: OffsetsReport,
+    /// Offsets of the `latest` group at the end.
+    pub latest_offsets: OffsetsReport,
+    /// Rows in the CSV log at the end.
+    pub csv_rows: usize,
+    /// The CSV log.
+    pub csv_path: PathBuf,
+}
+
+impl LabReport {
+    /// Checks each claim the lab makes; returns the ones that did not hold.
+    pub fn failed_checks(&self) -> Vec<String> {
+        let mut failed = Vec::new();
+        let mut check = |ok: bool, claim: String| {
+            if !ok {
+                failed.push(claim);
+            }
+        };
+        let start = self.topic_before.partitions[0].high.unwrap_or(0);
+        let low = self.topic_before.partitions[0].low.unwrap_or(0);
+        let count = self.first_deliveries.len() as i64;
+        let more = self.more_deliveries.len() as i64;
+        let expected: Vec<i64> = (start..start + count).collect();
+        check(
+            self.first_deliveries.offsets() == expected,
+            format!("delivery reports carry offsets {expected:?}"),
+        );
+        let [earliest, latest, earliest_again, latest_again] = &self.runs[..] else {
+            return vec!["the lab ran four consumers".to_string()];
+        };
+        check(
+            earliest.count() as i64 == start + count - low,
+            format!("earliest read all {} stored readings", start + count - low),
+        );
+        check(latest.count() == 0, "latest read 0 on its first run".into());
+        let new: Vec<i64> = (start + count..start + count + more).collect();
+        check(
+            latest_again.offsets() == new,
+            format!("latest then read exactly the {more} new readings {new:?}"),
+        );
+        check(
+            earliest_again.offsets() == new,
+            format!(
+                "earliest, restarted, resumed at its committed offset {}",
+                start + count
+            ),
+        );
+        check(
+            self.csv_rows == earliest.count(),
+            format!(
+                "{} holds the {} readings of the first earliest run, once each",
+                self.csv_path.display(),
+                earliest.count()
+            ),
+        );
+        failed
+    }
+}
+
+/// Runs the lab. `progress` is told what each step is about to do.
+pub fn run_lab(
+    settings: &KafkaSettings,
+    options: &LabOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<LabReport> {
+    let topic = options.topic.as_str();
+    progress(&format!("Step 1: topic '{topic}' (1 partition)"));
+    let (topic_before, created_topic) = topics::ensure_topic(settings, topic, 1)?;
+    if topic_before.partitions.len() != 1 {
+        return Err(Error::Config(format!(
+            "the lab compares offsets in one partition, and '{topic}' has {}: \
+             use another topic with --topic",
+            topic_before.partitions.len()
+        )));
+    }
+
+    progress(&format!("Step 2: produce {} readings", options.count));
+    let mut generator = WeatherGenerator::new(&options.cities, options.seed);
+    let mut producer = WeatherProducer::new(settings, topic)?;
+    let first_deliveries = producer.send_all(&generator.take_readings(options.count))?;
+
+    // The lab's log starts afresh, so it holds exactly what this run read.
+    if options.csv_path.exists() {
+        std::fs::remove_file(&options.csv_path).map_err(|e| Error::io(&options.csv_path, e))?;
+    }
+    let earliest_group = fresh_group_id("earliest");
+    let latest_group = fresh_group_id("latest");
+    let earliest_options = ConsumeOptions::new(topic)
+        .from(StartFrom::Earliest)
+        .group(&earliest_group)
+        .max(usize::MAX)
+        .timeout(options.consume_timeout);
+
+    progress(&format!(
+        "Step 3: group {earliest_group} reads from earliest into {}",
+        options.csv_path.display()
+    ));
+    let mut comparison = Comparison::default();
+    let earliest = {
+        let mut consumer = WeatherConsumer::new(settings, earliest_options.clone())?;
+        let mut csv = CsvLog::open(&options.csv_path)?;
+        consumer.run(Some(&mut csv), 500, &mut |_| {})?
+    };
+    comparison
+        .rows
+        .push(ComparisonRow::from_run("1st run", &earliest, settings)?);
+
+    progress(&format!("Step 4: group {latest_group} joins with latest"));
+    let mut latest_member = WeatherConsumer::new(
+        settings,
+        ConsumeOptions::new(topic)
+            .from(StartFrom::Latest)
+            .group(&latest_group)
+            .max(usize::MAX)
+            .timeout(options.consume_timeout),
+    )?;
+    let latest = latest_member.run(None, 500, &mut |_| {})?;
+    comparison
+        .rows
+        .push(ComparisonRow::from_run("1st run", &latest, settings)?);
+
+    progress(&format!(
+        "Step 5: produce {} more while the latest member stays in its group",
+        options.more
+    ));
+    let more_deliveries = producer.send_all(&generator.take_readings(options.more))?;
+
+    progress("Step 6: both groups read again");
+    let latest_again = latest_member.run(None, 500, &mut |_| {})?;
+    drop(latest_member);
+    comparison
+        .rows
+        .push(ComparisonRow::from_run("2nd run", &latest_again, settings)?);
+    // The restarted group resumes at its committed offset; kafka_log.csv keeps
+    // what the first run saved, so this read is shown but not written.
+    let earliest_again = WeatherConsumer::new(settings, earliest_options)?.run(None, 500, &mut |_| {})?;
+    comparison
+        .rows
+        .push(ComparisonRow::from_run("2nd run", &earliest_again, settings)?);
+
+    let earliest_offsets = offsets::describe_offsets(settings, topic, Some(&earliest_group))?;
+    let latest_offsets = offsets::describe_offsets(settings, topic, Some(&latest_group))?;
+    let csv_rows = read_csv_log(&options.csv_path)?.len();
+    Ok(LabReport {
+        topic_before,
+        created_topic,
+        first_deliveries,
+        more_deliveries,
+        runs: vec![earliest, latest, earliest_again, latest_again],
+        comparison,
+        earliest_offsets,
+        latest_offsets,
+        csv_rows,
+        csv_path: options.csv_path.clone(),
+    })
+}
+
+impl AsTable for LabReport {
+    fn as_table(&self) -> Table {
+        let mut table = self.comparison.as_table();
+        let failed = self.failed_checks();
+        table.footer = Some(format!(
+            "{}\n{} holds {} rows. {}",
+            table.footer.unwrap_or_default(),
+            self.csv_path.display(),
+            self.csv_rows,
+            if failed.is_empty() {
+                "All checks passed.".to_string()
+            } else {
+                format!("FAILED: {}", failed.join("; "))
+            }
+        ));
+        table
+    }
+}
+
+crate::shown_as_table!(Comparison, LabReport);

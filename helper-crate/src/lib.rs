@@ -1,0 +1,80 @@
+//! kafka-lab: a hands-on Kafka data streaming lab.
+//!
+//! A producer sends weather readings `{timestamp, city, temperature}` to a topic;
+//! consumers read them back from `earliest` or `latest`, print them and save them
+//! to `kafka_log.csv`; along the way the lab shows topics, partitions, offsets and
+//! consumer groups at work. Notebooks (evcxr Jupyter kernel) and the `kafka-lab`
+//! command line drive the same functions.
+//!
+//! # Layout
+//!
+//! Each module teaches one concept, and its doc comment explains it first.
+//!
+//! | module | concept | notebook chapter | kcat / Kafka CLI |
+//! |---|---|---|---|
+//! | [`weather`] | messages: key, value, timestamp; the readings | 02 | — |
+//! | [`config`] | bootstrap servers, librdkafka properties, secrets | all | `kcat -b -X -F` |
+//! | [`topics`] | topics, partitions, leaders, metadata | 01 | `kcat -L`, `kafka-topics.sh` |
+//! | [`produce`] | producing, keys, delivery reports, acks | 02 | `kcat -P` |
+//! | [`consume`] | consuming, groups, `auto.offset.reset`, commits | 03, 04 | `kcat -C`, `kcat -G` |
+//! | [`offsets`] | watermarks, committed offsets, lag | 05 | `kafka-consumer-groups.sh --describe` |
+//! | [`csv_log`] | (topic, partition, offset) as a message's identity | 03 | — |
+//! | [`lab`] | the lab end to end: earliest vs latest | KafkaDemo, 04 | — |
+//! | [`display`] | tables for the terminal and the notebook | all | — |
+//! | [`broker`] | the embedded broker (tansu or librdkafka's mock) | all | `kcat -M` (mock) |
+//! | [`shutdown`] | stopping cleanly: finish the batch, flush, commit | — | Ctrl-C |
+//! | [`error`] | what can go wrong, and what to do about it | — | — |
+//!
+//! # Scope
+//!
+//! Every call is synchronous and bounded by a timeout (notebook kernels cannot
+//! be interrupted), and every consume by a message count. Async APIs, schema
+//! registries and Kafka Streams are deliberately left out.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use kafka_lab::prelude::*;
+//!
+//! let settings = KafkaSettings::from_env()?;
+//! topics::ensure_topic(&settings, "weather", 1)?;
+//! let readings = WeatherGenerator::default_cities(42).take_readings(10);
+//! let deliveries = produce::produce_readings(&settings, "weather", &readings)?;
+//! println!("{deliveries}");
+//! let options = ConsumeOptions::new("weather").from(StartFrom::Earliest).group(fresh_group_id("demo"));
+//! let report = consume::consume_to_csv(&settings, options, "kafka_log.csv".as_ref())?;
+//! println!("{report}");
+//! # Ok::<(), kafka_lab::Error>(())
+//! ```
+
+pub mod broker;
+pub mod config;
+pub mod consume;
+pub mod csv_log;
+pub mod display;
+pub mod error;
+pub mod lab;
+pub mod offsets;
+pub mod produce;
+pub mod shutdown;
+pub mod topics;
+pub mod weather;
+
+pub use error::{Error, Result};
+
+/// The names a notebook or program usually needs, in one `use`.
+pub mod prelude {
+    pub use crate::broker::{BrokerHandle, EmbeddedBroker, Engine};
+    pub use crate::config::KafkaSettings;
+    pub use crate::consume::{
+        self, fresh_group_id, ConsumeOptions, ConsumeReport, StartFrom, WeatherConsumer,
+    };
+    pub use crate::csv_log::{read_csv_log, CsvLog, CsvRow};
+    pub use crate::display::{AsTable, Table};
+    pub use crate::error::{Error, Result};
+    pub use crate::lab::{self, Comparison, ComparisonRow, LabOptions, LabReport};
+    pub use crate::offsets::{self, OffsetsReport};
+    pub use crate::produce::{self, Deliveries, WeatherProducer};
+    pub use crate::topics;
+    pub use crate::weather::{Reading, WeatherGenerator, DEFAULT_CITIES};
+}

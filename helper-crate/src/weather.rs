@@ -1,0 +1,281 @@
+//! The data that flows through the lab: weather readings.
+//!
+//! A Kafka message is a key, a value and a timestamp, all bytes to the broker.
+//! Meaning comes from the producer and consumer agreeing on a format. Here the
+//! value is JSON,
+//! `{"timestamp": "2026-11-25T03:06:19.123Z", "city": "Toronto", "temperature": 4.2}`,
+//! and the key is the city name. The key matters: Kafka hashes it to choose the
+//! partition, so every reading of one city lands in the same partition, in order.
+//!
+//! Each reading is stamped (UTC, RFC 3339) when it is made. Temperatures come from
+//! a seeded generator so runs are reproducible: a slow random walk around a
+//! plausible November mean for each city, in °C with one decimal.
+//!
+//! kcat equivalent: `echo 'Toronto:{"timestamp":...}' | kcat -P -t weather -K:`.
+
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The cities of the original lab, in the order they are produced.
+pub const DEFAULT_CITIES: [&str; 3] = ["Toronto", "Guangzhou", "Fuzhou"];
+
+/// One weather reading: the message value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    /// When the reading was taken (UTC).
+    #[serde(with = "rfc3339_millis")]
+    pub timestamp: DateTime<Utc>,
+    /// Where it was taken; also the message key.
+    pub city: String,
+    /// Temperature in °C, one decimal.
+    pub temperature: f64,
+}
+
+impl Reading {
+    /// The message key: the city, so one city's readings stay in one partition.
+    pub fn key(&self) -> &str {
+        &self.city
+    }
+
+    /// The message value: the reading as JSON.
+    pub fn to_json(&self) -> String {
+        // Serialising a struct of a string, a float and a time cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Parses a message value. The error says what is wrong, for poison-pill reports.
+    pub fn from_json(bytes: &[u8]) -> Result<Reading, String> {
+        if bytes.is_empty() {
+            return Err("empty value".to_string());
+        }
+        let reading: Reading = serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => format!("JSON of the wrong shape: {e}"),
+            _ => format!("not JSON: {e}"),
+        })?;
+        if reading.city.trim().is_empty() {
+            return Err("JSON of the wrong shape: empty city".to_string());
+        }
+        if !reading.temperature.is_finite() {
+            return Err("JSON of the wrong shape: temperature is not a number".to_string());
+        }
+        Ok(reading)
+    }
+
+    /// The timestamp as it appears in the JSON and the CSV.
+    pub fn timestamp_rfc3339(&self) -> String {
+        self.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+}
+
+impl fmt::Display for Reading {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {:.1} °C",
+            self.timestamp_rfc3339(),
+            self.city,
+            self.temperature
+        )
+    }
+}
+
+/// A plausible late-November mean temperature (°C) and day-to-day swing for a city.
+/// Unknown cities get a temperate 12 ± 6 °C.
+pub fn climate(city: &str) -> (f64, f64) {
+    match city.to_ascii_lowercase().as_str() {
+        "toronto" => (3.0, 5.0),
+        "guangzhou" => (20.0, 3.0),
+        "fuzhou" => (17.0, 3.0),
+        "montreal" => (0.0, 5.0),
+        "vancouver" => (6.0, 3.0),
+        "beijing" => (2.0, 5.0),
+        "shanghai" => (12.0, 4.0),
+        "shenzhen" => (21.0, 3.0),
+        "hong kong" => (21.0, 3.0),
+        "london" => (8.0, 3.0),
+        "paris" => (7.0, 4.0),
+        "berlin" => (4.0, 4.0),
+        "new york" => (8.0, 5.0),
+        "tokyo" => (12.0, 4.0),
+        "singapore" => (27.0, 1.5),
+        "sydney" => (21.0, 4.0),
+        _ => (12.0, 6.0),
+    }
+}
+
+/// Makes readings for a list of cities, round-robin, with reproducible temperatures.
+///
+/// The same seed and cities always give the same sequence of cities and
+/// temperatures; only the timestamps (the time of making) differ between runs.
+#[derive(Clone, Debug)]
+pub struct WeatherGenerator {
+    cities: Vec<String>,
+    current: Vec<f64>,
+    next_city: usize,
+    rng: SplitMix64,
+}
+
+impl WeatherGenerator {
+    /// A generator for the given cities (at least one) and seed.
+    pub fn new<S: AsRef<str>>(cities: &[S], seed: u64) -> Self {
+        let mut rng = SplitMix64(seed);
+        let cities: Vec<String> = cities.iter().map(|c| c.as_ref().to_string()).collect();
+        let current = cities
+            .iter()
+            .map(|city| {
+                let (mean, swing) = climate(city);
+                mean + swing * rng.next_signed_unit()
+            })
+            .collect();
+        WeatherGenerator {
+            cities,
+            current,
+            next_city: 0,
+            rng,
+        }
+    }
+
+    /// Toronto, Guangzhou and Fuzhou with the given seed.
+    pub fn default_cities(seed: u64) -> Self {
+        WeatherGenerator::new(&DEFAULT_CITIES, seed)
+    }
+
+    /// The next reading, stamped now.
+    pub fn next_reading(&mut self) -> Reading {
+        self.next_reading_at(Utc::now())
+    }
+
+    /// The next reading, stamped with the given time (to the millisecond, the
+    /// precision of the JSON and of Kafka's message timestamps).
+    pub fn next_reading_at(&mut self, timestamp: DateTime<Utc>) -> Reading {
+        let timestamp = DateTime::from_timestamp_millis(timestamp.timestamp_millis()).unwrap_or(timestamp);
+        if self.cities.is_empty() {
+            // An empty city list falls back to the lab's cities rather than panicking.
+            *self = WeatherGenerator::default_cities(self.rng.0);
+        }
+        let index = self.next_city;
+        self.next_city = (self.next_city + 1) % self.cities.len();
+        let (mean, swing) = climate(&self.cities[index]);
+        // A random walk pulled back towards the mean: small steps, no jumps.
+        let step = 0.3 * swing * self.rng.next_signed_unit();
+        let pull = 0.1 * (mean - self.current[index]);
+        self.current[index] += step + pull;
+        Reading {
+            timestamp,
+            city: self.cities[index].clone(),
+            temperature: (self.current[index] * 10.0).round() / 10.0,
+        }
+    }
+
+    /// The next `count` readings, each stamped when it is made.
+    pub fn take_readings(&mut self, count: usize) -> Vec<Reading> {
+        (0..count).map(|_| self.next_reading()).collect()
+    }
+}
+
+/// A tiny, well-known pseudo-random generator (SplitMix64): reproducible and
+/// dependency-free, which is all a lab's weather needs.
+#[derive(Clone, Debug)]
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in [-1, 1).
+    fn next_signed_unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    }
+}
+
+/// RFC 3339 with milliseconds and a `Z`, the format of the JSON and the CSV.
+mod rfc3339_millis {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(time: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&time.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generator_is_reproducible_and_round_robin() {
+        let at = Utc::now();
+        let mut a = WeatherGenerator::default_cities(42);
+        let mut b = WeatherGenerator::default_cities(42);
+        let first: Vec<Reading> = (0..9).map(|_| a.next_reading_at(at)).collect();
+        let second: Vec<Reading> = (0..9).map(|_| b.next_reading_at(at)).collect();
+        assert_eq!(first, second);
+        let cities: Vec<&str> = first.iter().map(|r| r.city.as_str()).collect();
+        assert_eq!(&cities[..4], &["Toronto", "Guangzhou", "Fuzhou", "Toronto"]);
+        let mut c = WeatherGenerator::default_cities(43);
+        assert_ne!(first[0].temperature, c.next_reading_at(at).temperature);
+    }
+
+    #[test]
+    fn temperatures_are_plausible_with_one_decimal() {
+        let mut generator = WeatherGenerator::default_cities(7);
+        for reading in generator.take_readings(3000) {
+            let (mean, swing) = climate(&reading.city);
+            assert!(
+                (reading.temperature - mean).abs() <= 3.0 * swing,
+                "{reading} is far from {mean}"
+            );
+            let tenths = reading.temperature * 10.0;
+            assert!((tenths - tenths.round()).abs() < 1e-9, "{reading}");
+        }
+    }
+
+    #[test]
+    fn json_round_trip_uses_rfc3339_millis() {
+        let reading = Reading {
+            timestamp: DateTime::parse_from_rfc3339("2026-11-25T03:06:19.123456Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            city: "Toronto".into(),
+            temperature: -1.5,
+        };
+        let json = reading.to_json();
+        assert_eq!(
+            json,
+            r#"{"timestamp":"2026-11-25T03:06:19.123Z","city":"Toronto","temperature":-1.5}"#
+        );
+        let back = Reading::from_json(json.as_bytes()).unwrap();
+        assert_eq!(back.city, "Toronto");
+        assert_eq!(back.timestamp_rfc3339(), "2026-11-25T03:06:19.123Z");
+    }
+
+    #[test]
+    fn bad_values_are_reported_not_panicked_on() {
+        assert_eq!(Reading::from_json(b"").unwrap_err(), "empty value");
+        assert!(Reading::from_json(b"not json")
+            .unwrap_err()
+            .starts_with("not JSON"));
+        assert!(Reading::from_json(br#"{"city":"X"}"#)
+            .unwrap_err()
+            .starts_with("JSON of the wrong shape"));
+        assert!(Reading::from_json(
+            br#"{"timestamp":"2026-11-25T00:00:00Z","city":" ","temperature":1}"#
+        )
+        .unwrap_err()
+        .contains("empty city"));
+    }
+}

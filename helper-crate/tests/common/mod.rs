@@ -1,0 +1,124 @@
+//! Test fixtures: a real broker process on a free loopback port, and the
+//! `kafka-lab` binary.
+
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use kafka_lab::broker::{find_tansu, EmbeddedBroker, Engine};
+use kafka_lab::config::KafkaSettings;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::ClientConfig;
+
+/// An embedded broker of one engine, started for one test and stopped (its data
+/// removed) when the test ends.
+pub struct TestBroker {
+    pub broker: EmbeddedBroker,
+}
+
+impl TestBroker {
+    /// Starts `engine` with the given topics (name, partitions) already there.
+    pub fn start(engine: Engine, topics: &[(&str, i32)]) -> TestBroker {
+        if engine == Engine::Tansu {
+            assert!(
+                find_tansu().is_some(),
+                "the tansu engine is not installed: run scripts/setup.sh (or set KAFKA_LAB_TANSU)"
+            );
+        }
+        let mut config = EmbeddedBroker::config_on_free_port(engine).expect("a free port");
+        config.kafka_lab_bin = Some(kafka_lab_bin());
+        for (topic, partitions) in topics {
+            config = config.topic(topic, *partitions);
+        }
+        let broker = EmbeddedBroker::start(config).expect("the broker starts");
+        TestBroker { broker }
+    }
+
+    /// Client settings for this broker (5 s timeouts keep failing tests short).
+    pub fn settings(&self) -> KafkaSettings {
+        self.broker.settings().with_timeout(Duration::from_secs(5))
+    }
+
+    pub fn bootstrap(&self) -> &str {
+        self.broker.bootstrap()
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        self.broker.stop();
+        let _ = std::fs::remove_dir_all(&self.broker.config().data_dir);
+    }
+}
+
+/// The `kafka-lab` binary cargo built for these tests.
+pub fn kafka_lab_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kafka-lab"))
+}
+
+/// Runs `kafka-lab` with `args` in `dir`, with no broker settings from the
+/// environment leaking in.
+pub fn kafka_lab(dir: &Path, args: &[&str]) -> Output {
+    Command::new(kafka_lab_bin())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+        .env_remove("KAFKA_LAB_CONFIG")
+        .output()
+        .expect("kafka-lab runs")
+}
+
+/// stdout and stderr of a finished command, for assertion messages.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A fresh, empty folder for one test's files.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "kafka-lab-test-{name}-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Sends raw values (no key) with a plain librdkafka producer: how a test puts
+/// messages on a topic that are not weather readings.
+pub fn produce_raw(settings: &KafkaSettings, topic: &str, values: &[Option<&[u8]>]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", settings.bootstrap())
+        .set("message.max.bytes", "2000000")
+        .create()
+        .expect("producer");
+    for value in values {
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
+        if let Some(bytes) = value {
+            record = record.payload(bytes);
+        }
+        producer.send(record).map_err(|(e, _)| e).expect("send");
+    }
+    producer.flush(Duration::from_secs(10)).expect("flush");
+}
+
+/// Defines each listed test once per engine: `tansu::name` and `mock::name`,
+/// each calling `name(Engine::...)`.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident),+ $(,)?) => {
+        mod tansu {
+            $(#[test] fn $name() { super::$name(kafka_lab::broker::Engine::Tansu) })+
+        }
+        mod mock {
+            $(#[test] fn $name() { super::$name(kafka_lab::broker::Engine::Mock) })+
+        }
+    };
+}

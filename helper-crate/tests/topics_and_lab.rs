@@ -1,0 +1,190 @@
+//! Topics, the lab end to end, broker faults and the command line's contract.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{describe, kafka_lab, temp_dir, TestBroker};
+use kafka_lab::broker::{free_loopback_port, Engine};
+use kafka_lab::config::KafkaSettings;
+use kafka_lab::consume::{self, fresh_group_id, ConsumeOptions, StartFrom};
+use kafka_lab::csv_log::read_csv_log;
+use kafka_lab::lab::{run_lab, LabOptions};
+use kafka_lab::produce::produce_readings;
+use kafka_lab::weather::WeatherGenerator;
+use kafka_lab::{offsets, topics, Error};
+
+on_both_engines!(lab_runs_end_to_end_and_its_checks_pass, topics_list_shows_partitions_and_watermarks);
+
+fn lab_runs_end_to_end_and_its_checks_pass(engine: Engine) {
+    let broker = TestBroker::start(engine, &[("weather", 1)]);
+    let dir = temp_dir("lab");
+    let options = LabOptions {
+        csv_path: dir.join("kafka_log.csv"),
+        ..LabOptions::default()
+    };
+    let mut steps = Vec::new();
+    let report = run_lab(&broker.settings(), &options, &mut |s| steps.push(s.to_string())).unwrap();
+    assert_eq!(report.failed_checks(), Vec::<String>::new(), "{report}");
+    assert_eq!(steps.len(), 6);
+
+    let c = &report.comparison;
+    let earliest = c.find("1st run", "earliest").unwrap();
+    assert_eq!((earliest.read, earliest.first_offset, earliest.last_offset), (10, Some(0), Some(9)));
+    assert_eq!(earliest.committed_after, Some(10));
+    let latest = c.find("1st run", "latest").unwrap();
+    assert_eq!((latest.read, latest.committed_after, latest.high_watermark), (0, None, 10));
+    let latest_again = c.find("2nd run", "latest").unwrap();
+    assert_eq!((latest_again.read, latest_again.first_offset), (3, Some(10)));
+    let earliest_again = c.find("2nd run", "earliest").unwrap();
+    assert_eq!((earliest_again.read, earliest_again.first_offset), (3, Some(10)));
+    assert_eq!(earliest_again.committed_after, Some(13));
+    assert_eq!(read_csv_log(&options.csv_path).unwrap().len(), 10);
+
+    let html = kafka_lab::display::AsTable::as_table(c).to_html();
+    assert!(html.contains("<th>auto.offset.reset</th>"), "{html}");
+}
+
+fn topics_list_shows_partitions_and_watermarks(engine: Engine) {
+    let broker = TestBroker::start(engine, &[("weather", 1), ("preset", 3)]);
+    let settings = broker.settings();
+    produce_readings(
+        &settings,
+        "weather",
+        &WeatherGenerator::default_cities(7).take_readings(4),
+    )
+    .unwrap();
+
+    match engine {
+        Engine::Tansu => {
+            let created = topics::create_topic(&settings, "cities", 3).unwrap();
+            assert_eq!(created.partitions.len(), 3);
+            let again = topics::create_topic(&settings, "cities", 3).unwrap_err();
+            assert!(again.to_string().contains("already exists"), "{again}");
+        }
+        Engine::Mock => {
+            // The mock has no CreateTopics: the error says so at once and says what to do.
+            let started = Instant::now();
+            let error = topics::create_topic(&settings, "cities", 3).unwrap_err();
+            assert!(matches!(error, Error::Unsupported { .. }), "{error}");
+            assert!(error.to_string().contains("--topic NAME:PARTITIONS"), "{error}");
+            assert!(started.elapsed() < Duration::from_secs(3));
+        }
+    }
+
+    let metadata = topics::cluster_metadata(&settings, None, true).unwrap();
+    assert_eq!(metadata.brokers.len(), 1);
+    assert_eq!(metadata.brokers[0].port, broker.broker.config().listen.port() as i32);
+    let names: Vec<&str> = metadata.topics.iter().map(|t| t.name.as_str()).collect();
+    assert!(names.contains(&"weather") && names.contains(&"preset"), "{names:?}");
+    let preset = metadata.topics.iter().find(|t| t.name == "preset").unwrap();
+    assert_eq!(preset.partitions.len(), 3);
+
+    let weather = topics::describe_topic(&settings, "weather").unwrap();
+    assert_eq!(weather.partitions.len(), 1);
+    assert_eq!((weather.partitions[0].low, weather.partitions[0].high), (Some(0), Some(4)));
+    assert_eq!(weather.message_count(), Some(4));
+
+    let missing = topics::describe_topic(&settings, "no-such-topic").unwrap_err();
+    assert!(matches!(missing, Error::UnknownTopic { .. }), "{missing}");
+    assert!(!topics::topic_exists(&settings, "no-such-topic").unwrap(), "asking must not create it");
+
+    // The CLI's JSON agrees with the library.
+    let dir = temp_dir("topics-json");
+    let output = kafka_lab(&dir, &["-b", broker.bootstrap(), "topics", "describe", "weather", "--json"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["partitions"][0]["high"], 4);
+}
+
+#[test]
+fn tansu_topics_can_be_deleted() {
+    let broker = TestBroker::start(Engine::Tansu, &[]);
+    let settings = broker.settings();
+    topics::create_topic(&settings, "short-lived", 2).unwrap();
+    assert!(topics::topic_exists(&settings, "short-lived").unwrap());
+    topics::delete_topic(&settings, "short-lived").unwrap();
+    assert!(!topics::topic_exists(&settings, "short-lived").unwrap());
+}
+
+#[test]
+fn tansu_keeps_messages_and_committed_offsets_across_a_broker_kill() {
+    let mut broker = TestBroker::start(Engine::Tansu, &[("weather", 1)]);
+    let settings = broker.settings();
+    let readings = WeatherGenerator::default_cities(8).take_readings(10);
+    produce_readings(&settings, "weather", &readings).unwrap();
+    let group = fresh_group_id("restart");
+    let options = ConsumeOptions::new("weather")
+        .from(StartFrom::Earliest)
+        .group(&group)
+        .max(6);
+    assert_eq!(consume::consume(&settings, options.clone()).unwrap().count(), 6);
+
+    broker.broker.kill();
+    assert!(!broker.broker.is_running());
+    broker.broker.restart().unwrap();
+
+    let watermarks = offsets::watermarks(&settings, "weather").unwrap();
+    assert_eq!(watermarks, vec![(0, 0, 10)]);
+    assert_eq!(
+        offsets::committed_offsets(&settings, &group, "weather").unwrap(),
+        vec![(0, Some(6))]
+    );
+    let rest = consume::consume(&settings, options.max(100)).unwrap();
+    assert_eq!(rest.offsets(), vec![6, 7, 8, 9]);
+    assert_eq!(rest.records[0].reading, readings[6]);
+}
+
+#[test]
+fn an_unreachable_broker_is_reported_within_the_timeout() {
+    let port = free_loopback_port().unwrap();
+    let address = format!("127.0.0.1:{port}");
+    let settings = KafkaSettings::new(&address).with_timeout(Duration::from_secs(2));
+    let started = Instant::now();
+    let error = topics::list_topics(&settings).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(matches!(error, Error::BrokerUnreachable { .. }), "{error}");
+    let message = error.to_string();
+    assert!(message.contains(&address) && message.contains("kafka-lab broker"), "{message}");
+
+    let dir = temp_dir("unreachable");
+    for args in [
+        vec!["topics", "list"],
+        vec!["consume", "--max", "1"],
+        vec!["produce", "--count", "1"],
+        vec!["offsets"],
+    ] {
+        let started = Instant::now();
+        let mut full = vec!["-b", address.as_str(), "--broker-timeout-ms", "2000"];
+        full.extend(args.iter());
+        let output = kafka_lab(&dir, &full);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {}", describe(&output));
+        assert!(started.elapsed() < Duration::from_secs(6), "{args:?} took {:?}", started.elapsed());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(&address), "{args:?}: {stderr}");
+    }
+    assert!(!dir.join("kafka_log.csv").exists(), "nothing is written when the broker is down");
+}
+
+#[test]
+fn bad_usage_exits_2_with_a_one_line_reason_and_writes_nothing() {
+    let dir = temp_dir("usage");
+    let port = free_loopback_port().unwrap().to_string();
+    let address = format!("127.0.0.1:{port}");
+    for (args, expected) in [
+        (vec!["consume", "--from", "soon"], "expected earliest, latest"),
+        (vec!["-X", "no.such.property=1", "consume"], "no.such.property"),
+        (vec!["-X", "novalue", "topics", "list"], "expected key=value"),
+        (vec!["consume", "--topic", "bad topic!"], "not a valid topic name"),
+        (vec!["produce", "--count", "ten"], "invalid value 'ten'"),
+        (vec!["broker", "--engine", "kafka"], "expected tansu or mock"),
+    ] {
+        let mut full = vec!["-b", address.as_str()];
+        full.extend(args.iter());
+        let output = kafka_lab(&dir, &full);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", describe(&output));
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "nothing was written");
+}
