@@ -186,9 +186,9 @@ impl EmbeddedBroker {
                 });
             }
         }
-        let child = command
-            .spawn()
-            .map_err(|e| Error::Broker(format!("could not start {:?}: {e}", command.get_program())))?;
+        let child = command.spawn().map_err(|e| {
+            Error::Broker(format!("could not start {:?}: {e}", command.get_program()))
+        })?;
         let mut broker = EmbeddedBroker {
             child,
             bootstrap: config.listen.to_string(),
@@ -377,7 +377,10 @@ impl BrokerHandle {
     pub fn describe(&self) -> String {
         match self {
             BrokerHandle::External(settings) => {
-                format!("using the broker already running at {}", settings.bootstrap())
+                format!(
+                    "using the broker already running at {}",
+                    settings.bootstrap()
+                )
             }
             BrokerHandle::Embedded(broker, _) => format!(
                 "started the embedded {} broker at {} (data in {})",
@@ -404,7 +407,11 @@ pub fn is_reachable(bootstrap: &str, timeout: Duration) -> bool {
         let server = server.rsplit("://").next().unwrap_or(server);
         server
             .to_socket_addrs()
-            .map(|addrs| addrs.into_iter().any(|a| TcpStream::connect_timeout(&a, timeout).is_ok()))
+            .map(|addrs| {
+                addrs
+                    .into_iter()
+                    .any(|a| TcpStream::connect_timeout(&a, timeout).is_ok())
+            })
             .unwrap_or(false)
     })
 }
@@ -486,13 +493,17 @@ fn tansu_command(config: &BrokerConfig) -> Result<Command> {
 }
 
 fn mock_command(config: &BrokerConfig) -> Result<Command> {
-    let kafka_lab = config.kafka_lab_bin.clone().or_else(find_kafka_lab).ok_or_else(|| {
-        Error::Broker(
+    let kafka_lab = config
+        .kafka_lab_bin
+        .clone()
+        .or_else(find_kafka_lab)
+        .ok_or_else(|| {
+            Error::Broker(
             "the mock engine runs in a `kafka-lab broker` process, and no kafka-lab binary was \
              found: build it with `cargo build --release`, or set KAFKA_LAB_BIN"
                 .to_string(),
         )
-    })?;
+        })?;
     let mut command = Command::new(kafka_lab);
     command
         .arg("broker")
@@ -553,7 +564,8 @@ impl MockBroker {
             .map_err(|_| Error::Config("bad listen address".into()))?;
         // SAFETY: the cluster pointer comes from the live client; librdkafka copies the host.
         unsafe {
-            let cluster = rdkafka::bindings::rd_kafka_handle_mock_cluster(client.client().native_ptr());
+            let cluster =
+                rdkafka::bindings::rd_kafka_handle_mock_cluster(client.client().native_ptr());
             rdkafka::bindings::rd_kafka_mock_broker_set_host_port(
                 cluster,
                 1,
@@ -639,9 +651,15 @@ mod tests {
     #[test]
     fn nothing_listening_is_not_reachable() {
         let port = free_loopback_port().unwrap();
-        assert!(!is_reachable(&format!("127.0.0.1:{port}"), Duration::from_millis(200)));
+        assert!(!is_reachable(
+            &format!("127.0.0.1:{port}"),
+            Duration::from_millis(200)
+        ));
         let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
         let addr = listener.local_addr().unwrap();
-        assert!(is_reachable(&format!("nowhere.invalid:1,{addr}"), Duration::from_millis(200)));
+        assert!(is_reachable(
+            &format!("nowhere.invalid:1,{addr}"),
+            Duration::from_millis(200)
+        ));
     }
 }

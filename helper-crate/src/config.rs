@@ -121,9 +121,8 @@ impl KafkaSettings {
             if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
                 continue;
             }
-            let (key, value) = parse_property(line).map_err(|e| {
-                Error::Config(format!("{}:{}: {e}", path.display(), number + 1))
-            })?;
+            let (key, value) = parse_property(line)
+                .map_err(|e| Error::Config(format!("{}:{}: {e}", path.display(), number + 1)))?;
             self.set(key, value);
         }
         Ok(self)

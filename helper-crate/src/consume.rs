@@ -396,8 +396,9 @@ impl WeatherConsumer {
             )));
         }
 
-        let subscribe =
-            options.group.is_some() && options.from.is_reset_policy() && options.partition.is_none();
+        let subscribe = options.group.is_some()
+            && options.from.is_reset_policy()
+            && options.partition.is_none();
         if subscribe {
             consumer
                 .subscribe(&[&options.topic])
@@ -803,8 +804,14 @@ mod tests {
 
     #[test]
     fn start_from_parses_the_cli_forms() {
-        assert_eq!("earliest".parse::<StartFrom>().unwrap(), StartFrom::Earliest);
-        assert_eq!("beginning".parse::<StartFrom>().unwrap(), StartFrom::Earliest);
+        assert_eq!(
+            "earliest".parse::<StartFrom>().unwrap(),
+            StartFrom::Earliest
+        );
+        assert_eq!(
+            "beginning".parse::<StartFrom>().unwrap(),
+            StartFrom::Earliest
+        );
         assert_eq!("LATEST".parse::<StartFrom>().unwrap(), StartFrom::Latest);
         assert_eq!("42".parse::<StartFrom>().unwrap(), StartFrom::Offset(42));
         assert_eq!(

@@ -110,8 +110,9 @@ impl CsvLog {
             if !header.as_bytes().starts_with(&bytes) {
                 return Err(Error::Csv {
                     path,
-                    message: "not a kafka_log.csv (no header line); move it away to start a new log"
-                        .to_string(),
+                    message:
+                        "not a kafka_log.csv (no header line); move it away to start a new log"
+                            .to_string(),
                 });
             }
             Vec::new()

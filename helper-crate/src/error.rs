@@ -154,5 +154,8 @@ impl Error {
 
 /// librdkafka rejects unknown or invalid properties when a client is created.
 fn is_config_error(error: &KafkaError) -> bool {
-    matches!(error, KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_))
+    matches!(
+        error,
+        KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_)
+    )
 }

@@ -309,10 +309,13 @@ pub fn run_lab(
         .push(ComparisonRow::from_run("2nd run", &latest_again, settings)?);
     // The restarted group resumes at its committed offset; kafka_log.csv keeps
     // what the first run saved, so this read is shown but not written.
-    let earliest_again = WeatherConsumer::new(settings, earliest_options)?.run(None, 500, &mut |_| {})?;
-    comparison
-        .rows
-        .push(ComparisonRow::from_run("2nd run", &earliest_again, settings)?);
+    let earliest_again =
+        WeatherConsumer::new(settings, earliest_options)?.run(None, 500, &mut |_| {})?;
+    comparison.rows.push(ComparisonRow::from_run(
+        "2nd run",
+        &earliest_again,
+        settings,
+    )?);
 
     let earliest_offsets = offsets::describe_offsets(settings, topic, Some(&earliest_group))?;
     let latest_offsets = offsets::describe_offsets(settings, topic, Some(&latest_group))?;

@@ -109,7 +109,9 @@ pub fn committed_offsets(
     }
     let committed = consumer
         .committed_offsets(tpl, settings.timeout())
-        .map_err(|e| Error::from_client(settings, format!("committed offsets of group {group}"), e))?;
+        .map_err(|e| {
+            Error::from_client(settings, format!("committed offsets of group {group}"), e)
+        })?;
     let mut offsets: Vec<(i32, Option<i64>)> = committed
         .elements_for_topic(topic)
         .iter()

@@ -71,10 +71,7 @@ pub struct TopicInfo {
 impl TopicInfo {
     /// How many messages the topic holds now (sum of high − low), if watermarks were fetched.
     pub fn message_count(&self) -> Option<i64> {
-        self.partitions
-            .iter()
-            .map(|p| Some(p.high? - p.low?))
-            .sum()
+        self.partitions.iter().map(|p| Some(p.high? - p.low?)).sum()
     }
 }
 
@@ -159,7 +156,9 @@ pub fn cluster_metadata(
                 isr: p.isr().to_vec(),
                 low,
                 high,
-                error: p.error().map(|e| format!("{:?}", RDKafkaErrorCode::from(e))),
+                error: p
+                    .error()
+                    .map(|e| format!("{:?}", RDKafkaErrorCode::from(e))),
             });
         }
         partitions.sort_by_key(|p| p.partition);

@@ -150,7 +150,8 @@ impl WeatherGenerator {
     /// The next reading, stamped with the given time (to the millisecond, the
     /// precision of the JSON and of Kafka's message timestamps).
     pub fn next_reading_at(&mut self, timestamp: DateTime<Utc>) -> Reading {
-        let timestamp = DateTime::from_timestamp_millis(timestamp.timestamp_millis()).unwrap_or(timestamp);
+        let timestamp =
+            DateTime::from_timestamp_millis(timestamp.timestamp_millis()).unwrap_or(timestamp);
         if self.cities.is_empty() {
             // An empty city list falls back to the lab's cities rather than panicking.
             *self = WeatherGenerator::default_cities(self.rng.0);

@@ -42,7 +42,10 @@ fn ten_readings_get_offsets_0_to_9_and_earliest_reads_them_back_in_order(engine:
         // librdkafka's mock answers every produce with LogAppendTime 1234 (a
         // constant in its Produce handler): a known gap of the mock engine.
         Engine::Mock => assert_eq!(
-            (deliveries.0[0].timestamp_type.as_str(), deliveries.0[0].timestamp_ms),
+            (
+                deliveries.0[0].timestamp_type.as_str(),
+                deliveries.0[0].timestamp_ms
+            ),
             ("LogAppendTime", Some(1234))
         ),
     }
@@ -69,7 +72,17 @@ fn ten_readings_get_offsets_0_to_9_and_earliest_reads_them_back_in_order(engine:
 /// Reads the topic with kcat and compares the values with what was produced.
 fn assert_kcat_reads(bootstrap: &str, readings: &[Reading]) {
     let output = match Command::new("kcat")
-        .args(["-b", bootstrap, "-C", "-t", "weather", "-o", "beginning", "-e", "-q"])
+        .args([
+            "-b",
+            bootstrap,
+            "-C",
+            "-t",
+            "weather",
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+        ])
         .args(["-f", "%k\t%s\n"])
         .output()
     {
@@ -110,8 +123,15 @@ fn latest_group_reads_only_messages_produced_after_it_joined(engine: Engine) {
     produce_readings(&settings, "weather", &later).unwrap();
     let second = member.run(None, 100, &mut |_| {}).unwrap();
     assert_eq!(second.offsets(), vec![10, 11, 12]);
-    let cities: Vec<&str> = second.records.iter().map(|r| r.reading.city.as_str()).collect();
-    assert_eq!(cities, later.iter().map(|r| r.city.as_str()).collect::<Vec<_>>());
+    let cities: Vec<&str> = second
+        .records
+        .iter()
+        .map(|r| r.reading.city.as_str())
+        .collect();
+    assert_eq!(
+        cities,
+        later.iter().map(|r| r.city.as_str()).collect::<Vec<_>>()
+    );
 }
 
 fn committed_group_resumes_where_it_stopped_after_the_consumer_process_restarts(engine: Engine) {
@@ -147,7 +167,11 @@ fn committed_group_resumes_where_it_stopped_after_the_consumer_process_restarts(
         assert!(output.status.success(), "{}", describe(&output));
         String::from_utf8_lossy(&output.stdout)
             .lines()
-            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["offset"].as_i64().unwrap())
+            .map(|line| {
+                serde_json::from_str::<serde_json::Value>(line).unwrap()["offset"]
+                    .as_i64()
+                    .unwrap()
+            })
             .collect::<Vec<i64>>()
     };
 
@@ -195,7 +219,11 @@ fn csv_log_holds_each_offset_once_across_reruns(engine: Engine) {
     let second = consume::consume_to_csv(&settings, earliest(), &csv).unwrap();
     assert_eq!(second.count(), 12);
     assert_eq!((second.csv_written, second.csv_already_present), (2, 10));
-    let offsets: Vec<i64> = read_csv_log(&csv).unwrap().iter().map(|r| r.offset).collect();
+    let offsets: Vec<i64> = read_csv_log(&csv)
+        .unwrap()
+        .iter()
+        .map(|r| r.offset)
+        .collect();
     assert_eq!(offsets, (0..12).collect::<Vec<i64>>());
 }
 
@@ -229,7 +257,10 @@ fn poison_pills_are_reported_and_skipped(engine: Engine) {
         .collect();
     assert_eq!(reasons.len(), 5, "{reasons:?}");
     assert!(reasons[0].1.starts_with("not JSON"), "{reasons:?}");
-    assert!(reasons[1].1.starts_with("JSON of the wrong shape"), "{reasons:?}");
+    assert!(
+        reasons[1].1.starts_with("JSON of the wrong shape"),
+        "{reasons:?}"
+    );
     assert!(reasons[2].1.starts_with("empty value"), "{reasons:?}");
     assert_eq!(reasons[3].1, "null value");
     assert!(reasons[4].1.contains("1000000 bytes"), "{reasons:?}");
@@ -250,13 +281,18 @@ fn seeking_to_an_offset_or_a_time_leaves_committed_offsets_alone(engine: Engine)
     let group = fresh_group_id("seek");
     consume::consume(
         &settings,
-        ConsumeOptions::new("weather").from(StartFrom::Earliest).group(&group).max(2),
+        ConsumeOptions::new("weather")
+            .from(StartFrom::Earliest)
+            .group(&group)
+            .max(2),
     )
     .unwrap();
 
     let by_offset = consume::consume(
         &settings,
-        ConsumeOptions::new("weather").from(StartFrom::Offset(7)).group(&group),
+        ConsumeOptions::new("weather")
+            .from(StartFrom::Offset(7))
+            .group(&group),
     )
     .unwrap();
     assert_eq!(by_offset.offsets(), vec![7, 8, 9]);
@@ -267,11 +303,19 @@ fn seeking_to_an_offset_or_a_time_leaves_committed_offsets_alone(engine: Engine)
         ConsumeOptions::new("weather").from(StartFrom::Timestamp(at)),
     )
     .unwrap();
-    assert_eq!(by_time.offsets(), vec![4, 5, 6, 7, 8, 9]);
-    assert_eq!(
-        offsets::offsets_for_time(&settings, "weather", at).unwrap(),
-        vec![(0, Some(4))]
-    );
+    let found = offsets::offsets_for_time(&settings, "weather", at).unwrap();
+    match engine {
+        Engine::Tansu => {
+            assert_eq!(by_time.offsets(), vec![4, 5, 6, 7, 8, 9]);
+            assert_eq!(found, vec![(0, Some(4))]);
+        }
+        // The mock's ListOffsets answers every time lookup with "end of the
+        // partition" (a FIXME in librdkafka's mock handler): a known gap.
+        Engine::Mock => {
+            assert_eq!(by_time.count(), 0);
+            assert_eq!(found, vec![(0, None)]);
+        }
+    }
     assert_eq!(
         offsets::committed_offsets(&settings, &group, "weather").unwrap(),
         vec![(0, Some(2))],

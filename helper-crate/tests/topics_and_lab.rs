@@ -14,7 +14,11 @@ use kafka_lab::produce::produce_readings;
 use kafka_lab::weather::WeatherGenerator;
 use kafka_lab::{offsets, topics, Error};
 
-on_both_engines!(lab_runs_end_to_end_and_its_checks_pass, topics_list_shows_partitions_and_watermarks);
+on_both_engines!(
+    lab_runs_end_to_end_and_its_checks_pass,
+    topics_list_shows_partitions_and_watermarks,
+    broker_command_stops_cleanly_on_sigterm,
+);
 
 fn lab_runs_end_to_end_and_its_checks_pass(engine: Engine) {
     let broker = TestBroker::start(engine, &[("weather", 1)]);
@@ -24,20 +28,35 @@ fn lab_runs_end_to_end_and_its_checks_pass(engine: Engine) {
         ..LabOptions::default()
     };
     let mut steps = Vec::new();
-    let report = run_lab(&broker.settings(), &options, &mut |s| steps.push(s.to_string())).unwrap();
+    let report = run_lab(&broker.settings(), &options, &mut |s| {
+        steps.push(s.to_string())
+    })
+    .unwrap();
     assert_eq!(report.failed_checks(), Vec::<String>::new(), "{report}");
     assert_eq!(steps.len(), 6);
 
     let c = &report.comparison;
     let earliest = c.find("1st run", "earliest").unwrap();
-    assert_eq!((earliest.read, earliest.first_offset, earliest.last_offset), (10, Some(0), Some(9)));
+    assert_eq!(
+        (earliest.read, earliest.first_offset, earliest.last_offset),
+        (10, Some(0), Some(9))
+    );
     assert_eq!(earliest.committed_after, Some(10));
     let latest = c.find("1st run", "latest").unwrap();
-    assert_eq!((latest.read, latest.committed_after, latest.high_watermark), (0, None, 10));
+    assert_eq!(
+        (latest.read, latest.committed_after, latest.high_watermark),
+        (0, None, 10)
+    );
     let latest_again = c.find("2nd run", "latest").unwrap();
-    assert_eq!((latest_again.read, latest_again.first_offset), (3, Some(10)));
+    assert_eq!(
+        (latest_again.read, latest_again.first_offset),
+        (3, Some(10))
+    );
     let earliest_again = c.find("2nd run", "earliest").unwrap();
-    assert_eq!((earliest_again.read, earliest_again.first_offset), (3, Some(10)));
+    assert_eq!(
+        (earliest_again.read, earliest_again.first_offset),
+        (3, Some(10))
+    );
     assert_eq!(earliest_again.committed_after, Some(13));
     assert_eq!(read_csv_log(&options.csv_path).unwrap().len(), 10);
 
@@ -67,31 +86,56 @@ fn topics_list_shows_partitions_and_watermarks(engine: Engine) {
             let started = Instant::now();
             let error = topics::create_topic(&settings, "cities", 3).unwrap_err();
             assert!(matches!(error, Error::Unsupported { .. }), "{error}");
-            assert!(error.to_string().contains("--topic NAME:PARTITIONS"), "{error}");
+            assert!(
+                error.to_string().contains("--topic NAME:PARTITIONS"),
+                "{error}"
+            );
             assert!(started.elapsed() < Duration::from_secs(3));
         }
     }
 
     let metadata = topics::cluster_metadata(&settings, None, true).unwrap();
     assert_eq!(metadata.brokers.len(), 1);
-    assert_eq!(metadata.brokers[0].port, broker.broker.config().listen.port() as i32);
+    assert_eq!(
+        metadata.brokers[0].port,
+        broker.broker.config().listen.port() as i32
+    );
     let names: Vec<&str> = metadata.topics.iter().map(|t| t.name.as_str()).collect();
-    assert!(names.contains(&"weather") && names.contains(&"preset"), "{names:?}");
+    assert!(
+        names.contains(&"weather") && names.contains(&"preset"),
+        "{names:?}"
+    );
     let preset = metadata.topics.iter().find(|t| t.name == "preset").unwrap();
     assert_eq!(preset.partitions.len(), 3);
 
     let weather = topics::describe_topic(&settings, "weather").unwrap();
     assert_eq!(weather.partitions.len(), 1);
-    assert_eq!((weather.partitions[0].low, weather.partitions[0].high), (Some(0), Some(4)));
+    assert_eq!(
+        (weather.partitions[0].low, weather.partitions[0].high),
+        (Some(0), Some(4))
+    );
     assert_eq!(weather.message_count(), Some(4));
 
     let missing = topics::describe_topic(&settings, "no-such-topic").unwrap_err();
     assert!(matches!(missing, Error::UnknownTopic { .. }), "{missing}");
-    assert!(!topics::topic_exists(&settings, "no-such-topic").unwrap(), "asking must not create it");
+    assert!(
+        !topics::topic_exists(&settings, "no-such-topic").unwrap(),
+        "asking must not create it"
+    );
 
     // The CLI's JSON agrees with the library.
     let dir = temp_dir("topics-json");
-    let output = kafka_lab(&dir, &["-b", broker.bootstrap(), "topics", "describe", "weather", "--json"]);
+    let output = kafka_lab(
+        &dir,
+        &[
+            "-b",
+            broker.bootstrap(),
+            "topics",
+            "describe",
+            "weather",
+            "--json",
+        ],
+    );
     assert!(output.status.success(), "{}", describe(&output));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["partitions"][0]["high"], 4);
@@ -118,7 +162,12 @@ fn tansu_keeps_messages_and_committed_offsets_across_a_broker_kill() {
         .from(StartFrom::Earliest)
         .group(&group)
         .max(6);
-    assert_eq!(consume::consume(&settings, options.clone()).unwrap().count(), 6);
+    assert_eq!(
+        consume::consume(&settings, options.clone())
+            .unwrap()
+            .count(),
+        6
+    );
 
     broker.broker.kill();
     assert!(!broker.broker.is_running());
@@ -142,10 +191,17 @@ fn an_unreachable_broker_is_reported_within_the_timeout() {
     let settings = KafkaSettings::new(&address).with_timeout(Duration::from_secs(2));
     let started = Instant::now();
     let error = topics::list_topics(&settings).unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(matches!(error, Error::BrokerUnreachable { .. }), "{error}");
     let message = error.to_string();
-    assert!(message.contains(&address) && message.contains("kafka-lab broker"), "{message}");
+    assert!(
+        message.contains(&address) && message.contains("kafka-lab broker"),
+        "{message}"
+    );
 
     let dir = temp_dir("unreachable");
     for args in [
@@ -158,12 +214,24 @@ fn an_unreachable_broker_is_reported_within_the_timeout() {
         let mut full = vec!["-b", address.as_str(), "--broker-timeout-ms", "2000"];
         full.extend(args.iter());
         let output = kafka_lab(&dir, &full);
-        assert_eq!(output.status.code(), Some(1), "{args:?}: {}", describe(&output));
-        assert!(started.elapsed() < Duration::from_secs(6), "{args:?} took {:?}", started.elapsed());
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            describe(&output)
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(&address), "{args:?}: {stderr}");
     }
-    assert!(!dir.join("kafka_log.csv").exists(), "nothing is written when the broker is down");
+    assert!(
+        !dir.join("kafka_log.csv").exists(),
+        "nothing is written when the broker is down"
+    );
 }
 
 #[test]
@@ -172,19 +240,92 @@ fn bad_usage_exits_2_with_a_one_line_reason_and_writes_nothing() {
     let port = free_loopback_port().unwrap().to_string();
     let address = format!("127.0.0.1:{port}");
     for (args, expected) in [
-        (vec!["consume", "--from", "soon"], "expected earliest, latest"),
-        (vec!["-X", "no.such.property=1", "consume"], "no.such.property"),
-        (vec!["-X", "novalue", "topics", "list"], "expected key=value"),
-        (vec!["consume", "--topic", "bad topic!"], "not a valid topic name"),
+        (
+            vec!["consume", "--from", "soon"],
+            "expected earliest, latest",
+        ),
+        (
+            vec!["-X", "no.such.property=1", "consume"],
+            "no.such.property",
+        ),
+        (
+            vec!["-X", "novalue", "topics", "list"],
+            "expected key=value",
+        ),
+        (
+            vec!["consume", "--topic", "bad topic!"],
+            "not a valid topic name",
+        ),
         (vec!["produce", "--count", "ten"], "invalid value 'ten'"),
-        (vec!["broker", "--engine", "kafka"], "expected tansu or mock"),
+        (
+            vec!["broker", "--engine", "kafka"],
+            "expected tansu or mock",
+        ),
     ] {
         let mut full = vec!["-b", address.as_str()];
         full.extend(args.iter());
         let output = kafka_lab(&dir, &full);
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", describe(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            describe(&output)
+        );
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "nothing was written");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "nothing was written"
+    );
+}
+
+fn broker_command_stops_cleanly_on_sigterm(engine: Engine) {
+    let dir = temp_dir("sigterm");
+    let listen = format!("127.0.0.1:{}", free_loopback_port().unwrap());
+    let child = std::process::Command::new(common::kafka_lab_bin())
+        .args([
+            "broker",
+            "--engine",
+            &engine.to_string(),
+            "--listen",
+            &listen,
+        ])
+        .args([
+            "--data",
+            dir.join("data").to_str().unwrap(),
+            "--topic",
+            "weather:2",
+        ])
+        .env("KAFKA_LAB_BIN", common::kafka_lab_bin())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let settings = KafkaSettings::new(&listen).with_timeout(Duration::from_secs(2));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let info = loop {
+        match topics::describe_topic(&settings, "weather") {
+            Ok(info) => break info,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+            Err(e) => panic!("the broker never answered: {e}"),
+        }
+    };
+    assert_eq!(info.partitions.len(), 2, "--topic weather:2 was created");
+
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("engine {engine}")) && stderr.contains(&listen),
+        "{stderr}"
+    );
+    assert!(stderr.contains("kafka-lab broker: stopped"), "{stderr}");
+    assert!(
+        !kafka_lab::broker::is_reachable(&listen, Duration::from_millis(300)),
+        "nothing listens at {listen} after the stop"
+    );
 }

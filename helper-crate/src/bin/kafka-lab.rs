@@ -97,7 +97,11 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         count: usize,
         /// Comma-separated city names
-        #[arg(long, value_delimiter = ',', default_value = "Toronto,Guangzhou,Fuzhou")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "Toronto,Guangzhou,Fuzhou"
+        )]
         cities: Vec<String>,
         /// Readings per second (as fast as possible when absent)
         #[arg(long)]
@@ -228,7 +232,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         } => {
             let mut generator = WeatherGenerator::new(&cities, seed);
-            let deliveries = produce::produce_weather(&settings, &topic, &mut generator, count, rate)?;
+            let deliveries =
+                produce::produce_weather(&settings, &topic, &mut generator, count, rate)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&deliveries)?);
             } else {
@@ -343,11 +348,21 @@ fn run_topics(settings: &KafkaSettings, action: TopicsAction) -> anyhow::Result<
         } => {
             if if_not_exists {
                 let (info, created) = topics::ensure_topic(settings, &topic, partitions)?;
-                let verb = if created { "created" } else { "already existed" };
-                println!("topic '{topic}' {verb} with {} partition(s)", info.partitions.len());
+                let verb = if created {
+                    "created"
+                } else {
+                    "already existed"
+                };
+                println!(
+                    "topic '{topic}' {verb} with {} partition(s)",
+                    info.partitions.len()
+                );
             } else {
                 let info = topics::create_topic(settings, &topic, partitions)?;
-                println!("topic '{topic}' created with {} partition(s)", info.partitions.len());
+                println!(
+                    "topic '{topic}' created with {} partition(s)",
+                    info.partitions.len()
+                );
             }
         }
         TopicsAction::Delete { topic } => {
@@ -374,7 +389,9 @@ fn run_consume(settings: &KafkaSettings, args: ConsumeArgs) -> anyhow::Result<()
             options = options.commit(true);
         }
     } else if args.commit {
-        return Err(kafka_lab::Error::Config("--commit needs a group (drop --no-group)".into()).into());
+        return Err(
+            kafka_lab::Error::Config("--commit needs a group (drop --no-group)".into()).into(),
+        );
     }
     if let Some(partition) = args.partition {
         options = options.partition(partition);
