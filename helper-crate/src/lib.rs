@@ -20,6 +20,7 @@
 //! | [`offsets`] | watermarks, committed offsets, lag | 05 | `kafka-consumer-groups.sh --describe` |
 //! | [`csv_log`] | (topic, partition, offset) as a message's identity | 03 | — |
 //! | [`lab`] | the lab end to end: earliest vs latest | KafkaDemo, 04 | — |
+//! | `analysis` (feature `analysis`) | the saved stream in polars: stats, chart | 08 | — |
 //! | [`display`] | tables for the terminal and the notebook | all | — |
 //! | [`broker`] | the embedded broker (tansu or librdkafka's mock) | all | `kcat -M` (mock) |
 //! | [`shutdown`] | stopping cleanly: finish the batch, flush, commit | — | Ctrl-C |
@@ -47,6 +48,8 @@
 //! # Ok::<(), kafka_lab::Error>(())
 //! ```
 
+#[cfg(feature = "analysis")]
+pub mod analysis;
 pub mod broker;
 pub mod config;
 pub mod consume;

@@ -283,6 +283,56 @@ pub fn produce_weather(
     producer.flush()
 }
 
+/// Sends one message with any key and value bytes (or none: a null value), and
+/// returns its (partition, offset). This is how the lab makes a poison pill: a
+/// message that is not a reading.
+pub fn produce_raw(
+    settings: &KafkaSettings,
+    topic: &str,
+    key: Option<&str>,
+    value: Option<&[u8]>,
+) -> Result<(i32, i64)> {
+    topics::describe_topic(settings, topic)?;
+    let producer: BaseProducer<DeliveryCollector> = settings
+        .client_config()
+        .set("message.timeout.ms", settings.timeout().as_millis().to_string())
+        .create_with_context(DeliveryCollector::default())
+        .map_err(|e| Error::from_client(settings, "creating a producer", e))?;
+    if let Ok(mut outcomes) = producer.context().outcomes.lock() {
+        outcomes.push(None);
+    }
+    let mut record: BaseRecord<'_, str, [u8], usize> = BaseRecord::with_opaque_to(topic, 0);
+    if let Some(key) = key {
+        record = record.key(key);
+    }
+    if let Some(value) = value {
+        record = record.payload(value);
+    }
+    producer
+        .send(record)
+        .map_err(|(e, _)| Error::from_client(settings, format!("sending to '{topic}'"), e))?;
+    let _ = producer.flush(settings.timeout() + Duration::from_secs(1));
+    let outcome = producer
+        .context()
+        .outcomes
+        .lock()
+        .ok()
+        .and_then(|outcomes| outcomes.first().cloned().flatten());
+    match outcome {
+        Some(Ok((partition, offset, _))) => Ok((partition, offset)),
+        Some(Err(error)) => Err(Error::Delivery {
+            failed: 1,
+            total: 1,
+            first_error: error,
+        }),
+        None => Err(Error::Delivery {
+            failed: 1,
+            total: 1,
+            first_error: "no delivery report before the timeout".to_string(),
+        }),
+    }
+}
+
 fn timestamp_type(timestamp: Timestamp) -> &'static str {
     match timestamp {
         Timestamp::CreateTime(_) => "CreateTime",
