@@ -29,20 +29,52 @@ pub fn load_kafka_log(path: impl AsRef<Path>) -> Result<DataFrame> {
 /// The CSV rows as a DataFrame (topic, partition, offset, timestamp, city, temperature).
 pub fn rows_to_frame(rows: &[CsvRow]) -> Result<DataFrame> {
     let column = |name: &str, values: Series| values.with_name(name.into()).into_column();
-    DataFrame::new(vec![
-        column("topic", Series::new("".into(), rows.iter().map(|r| r.topic.as_str()).collect::<Vec<_>>())),
-        column("partition", Series::new("".into(), rows.iter().map(|r| r.partition).collect::<Vec<_>>())),
-        column("offset", Series::new("".into(), rows.iter().map(|r| r.offset).collect::<Vec<_>>())),
-        column(
-            "timestamp",
-            Series::new("".into(), rows.iter().map(|r| r.timestamp.as_str()).collect::<Vec<_>>()),
-        ),
-        column("city", Series::new("".into(), rows.iter().map(|r| r.city.as_str()).collect::<Vec<_>>())),
-        column(
-            "temperature",
-            Series::new("".into(), rows.iter().map(|r| r.temperature).collect::<Vec<_>>()),
-        ),
-    ])
+    DataFrame::new(
+        rows.len(),
+        vec![
+            column(
+                "topic",
+                Series::new(
+                    "".into(),
+                    rows.iter().map(|r| r.topic.as_str()).collect::<Vec<_>>(),
+                ),
+            ),
+            column(
+                "partition",
+                Series::new(
+                    "".into(),
+                    rows.iter().map(|r| r.partition).collect::<Vec<_>>(),
+                ),
+            ),
+            column(
+                "offset",
+                Series::new("".into(), rows.iter().map(|r| r.offset).collect::<Vec<_>>()),
+            ),
+            column(
+                "timestamp",
+                Series::new(
+                    "".into(),
+                    rows.iter()
+                        .map(|r| r.timestamp.as_str())
+                        .collect::<Vec<_>>(),
+                ),
+            ),
+            column(
+                "city",
+                Series::new(
+                    "".into(),
+                    rows.iter().map(|r| r.city.as_str()).collect::<Vec<_>>(),
+                ),
+            ),
+            column(
+                "temperature",
+                Series::new(
+                    "".into(),
+                    rows.iter().map(|r| r.temperature).collect::<Vec<_>>(),
+                ),
+            ),
+        ],
+    )
     .map_err(polars_error)
 }
 
@@ -54,7 +86,10 @@ pub fn city_stats(frame: &DataFrame) -> Result<DataFrame> {
         .group_by([col("city")])
         .agg([
             col("temperature").count().alias("readings"),
-            col("temperature").mean().round(1, RoundMode::HalfToEven).alias("mean °C"),
+            col("temperature")
+                .mean()
+                .round(1, RoundMode::HalfToEven)
+                .alias("mean °C"),
             col("temperature").min().alias("min °C"),
             col("temperature").max().alias("max °C"),
         ])
@@ -103,7 +138,7 @@ impl AsTable for FrameTable {
         for row in 0..shown {
             let cells = self
                 .frame
-                .get_columns()
+                .columns()
                 .iter()
                 .map(|column| match column.get(row) {
                     Ok(AnyValue::String(text)) => text.to_string(),
@@ -141,7 +176,9 @@ pub struct TemperatureChart {
     pub height: f64,
 }
 
-const PALETTE: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];
+const PALETTE: [&str; 6] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
+];
 
 impl TemperatureChart {
     /// Groups the CSV rows by city; rows whose timestamp does not parse are left out.
@@ -275,18 +312,23 @@ mod tests {
     use super::*;
 
     fn rows() -> Vec<CsvRow> {
-        [("Toronto", 3.0), ("Fuzhou", 17.5), ("Toronto", 5.0), ("Fuzhou", 18.5)]
-            .iter()
-            .enumerate()
-            .map(|(i, (city, temperature))| CsvRow {
-                topic: "weather".into(),
-                partition: 0,
-                offset: i as i64,
-                timestamp: format!("2026-11-25T03:00:0{i}.000Z"),
-                city: city.to_string(),
-                temperature: *temperature,
-            })
-            .collect()
+        [
+            ("Toronto", 3.0),
+            ("Fuzhou", 17.5),
+            ("Toronto", 5.0),
+            ("Fuzhou", 18.5),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, (city, temperature))| CsvRow {
+            topic: "weather".into(),
+            partition: 0,
+            offset: i as i64,
+            timestamp: format!("2026-11-25T03:00:0{i}.000Z"),
+            city: city.to_string(),
+            temperature: *temperature,
+        })
+        .collect()
     }
 
     #[test]
@@ -295,7 +337,10 @@ mod tests {
         assert_eq!(frame.height(), 4);
         let stats = city_stats(&frame).unwrap();
         let table = FrameTable::new("stats", stats).as_table();
-        assert_eq!(table.headers, ["city", "readings", "mean °C", "min °C", "max °C"]);
+        assert_eq!(
+            table.headers,
+            ["city", "readings", "mean °C", "min °C", "max °C"]
+        );
         assert_eq!(table.rows[0], ["Fuzhou", "2", "18.0", "17.5", "18.5"]);
         assert_eq!(table.rows[1], ["Toronto", "2", "4.0", "3.0", "5.0"]);
     }

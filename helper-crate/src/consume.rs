@@ -333,6 +333,7 @@ pub struct WeatherConsumer {
     consumer: BaseConsumer<GroupEvents>,
     settings: KafkaSettings,
     options: ConsumeOptions,
+    partitions: Vec<i32>,
     at_end: BTreeSet<i32>,
 }
 
@@ -413,6 +414,7 @@ impl WeatherConsumer {
             consumer,
             settings: settings.clone(),
             options,
+            partitions,
             at_end: BTreeSet::new(),
         })
     }
@@ -556,7 +558,47 @@ impl WeatherConsumer {
             }
         }
         report.events = self.take_events();
+        report.positions = self.positions()?;
         Ok(report)
+    }
+
+    /// For each partition read: the high watermark now and the group's committed
+    /// offset now (`None` without a group, or when it has committed nothing).
+    pub fn positions(&self) -> Result<Vec<PartitionPosition>> {
+        let topic = self.options.topic.as_str();
+        let committed = match self.options.group {
+            Some(_) => {
+                let mut tpl = TopicPartitionList::new();
+                for partition in &self.partitions {
+                    tpl.add_partition(topic, *partition);
+                }
+                self.consumer
+                    .committed_offsets(tpl, self.settings.timeout())
+                    .map_err(|e| {
+                        Error::from_client(&self.settings, "reading committed offsets", e)
+                    })?
+                    .to_topic_map()
+            }
+            None => Default::default(),
+        };
+        self.partitions
+            .iter()
+            .map(|&partition| {
+                let (_, high) = self
+                    .consumer
+                    .fetch_watermarks(topic, partition, self.settings.timeout())
+                    .map_err(|e| Error::from_client(&self.settings, "reading watermarks", e))?;
+                let committed = match committed.get(&(topic.to_string(), partition)) {
+                    Some(Offset::Offset(offset)) => Some(*offset),
+                    _ => None,
+                };
+                Ok(PartitionPosition {
+                    partition,
+                    high,
+                    committed,
+                })
+            })
+            .collect()
     }
 
     /// Errors from `poll` are mostly transient (a broker connection dropped and
@@ -664,6 +706,17 @@ pub enum StopReason {
     Interrupted,
 }
 
+/// Where a partition stood when a read ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct PartitionPosition {
+    /// The partition.
+    pub partition: i32,
+    /// Its high watermark.
+    pub high: i64,
+    /// The group's committed offset (next to read), if any.
+    pub committed: Option<i64>,
+}
+
 /// Everything one consume run did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ConsumeReport {
@@ -687,6 +740,8 @@ pub struct ConsumeReport {
     pub stopped: StopReason,
     /// Rebalances and commits seen.
     pub events: Vec<GroupEvent>,
+    /// Watermark and committed offset of each partition when the read ended.
+    pub positions: Vec<PartitionPosition>,
 }
 
 impl ConsumeReport {

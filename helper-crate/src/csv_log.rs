@@ -238,6 +238,28 @@ pub fn read_csv_log(path: impl AsRef<Path>) -> Result<Vec<CsvRow>> {
     parse_rows(path, &bytes)
 }
 
+/// The rows as a table (the last `max_rows` of them), for the terminal or a notebook.
+pub fn rows_table(rows: &[CsvRow], max_rows: usize) -> crate::display::Table {
+    let mut table = crate::display::Table::new(&CSV_HEADER).with_title("kafka_log.csv");
+    let skip = rows.len().saturating_sub(max_rows);
+    for row in &rows[skip..] {
+        table.push_row(vec![
+            row.topic.clone(),
+            row.partition.to_string(),
+            row.offset.to_string(),
+            row.timestamp.clone(),
+            row.city.clone(),
+            format!("{:.1}", row.temperature),
+        ]);
+    }
+    table.footer = Some(if skip > 0 {
+        format!("{} rows (last {max_rows} shown)", rows.len())
+    } else {
+        format!("{} rows", rows.len())
+    });
+    table
+}
+
 fn parse_rows(path: &Path, bytes: &[u8]) -> Result<Vec<CsvRow>> {
     let csv_error = |message: String| Error::Csv {
         path: path.to_path_buf(),

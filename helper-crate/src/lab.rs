@@ -10,9 +10,10 @@
 //! 3. a fresh group with `earliest` reads everything stored, saves it to
 //!    `kafka_log.csv` and commits: its committed offset becomes the high watermark;
 //! 4. a fresh group with `latest` joins and reads nothing: it starts at the end;
-//! 5. produce 3 more while the `latest` member stays in its group;
-//! 6. the `latest` member reads exactly those 3; the `earliest` group, restarted,
-//!    ignores `auto.offset.reset` and resumes at its committed offset.
+//! 5. 3 more readings are produced while the `latest` member stays in its group,
+//!    and it reads exactly those 3;
+//! 6. the `earliest` group, restarted, ignores `auto.offset.reset` and resumes at
+//!    its committed offset.
 //!
 //! [`Comparison`] puts the four reads side by side: group, setting, messages read,
 //! first and last offset, committed offset after the run and the high watermark.
@@ -87,24 +88,20 @@ pub struct ComparisonRow {
 }
 
 impl ComparisonRow {
-    /// Describes one consume run of a single-partition topic.
-    pub fn from_run(
-        run: &str,
-        report: &ConsumeReport,
-        settings: &KafkaSettings,
-    ) -> Result<ComparisonRow> {
-        let group = report.group.clone().unwrap_or_default();
-        let offsets = offsets::describe_offsets(settings, &report.topic, Some(&group))?;
-        Ok(ComparisonRow {
+    /// Describes one consume run of a single-partition topic, with the group's
+    /// committed offset and the high watermark as they were when the run ended.
+    pub fn from_run(run: &str, report: &ConsumeReport) -> ComparisonRow {
+        let position = report.positions.iter().find(|p| p.partition == 0);
+        ComparisonRow {
             run: run.to_string(),
-            group,
+            group: report.group.clone().unwrap_or_default(),
             setting: report.from.map_or("-".to_string(), |f| f.to_string()),
             read: report.count(),
             first_offset: report.records.first().map(|r| r.offset),
             last_offset: report.records.last().map(|r| r.offset),
-            committed_after: offsets.committed(0),
-            high_watermark: offsets.high(0).unwrap_or(0),
-        })
+            committed_after: position.and_then(|p| p.committed),
+            high_watermark: position.map_or(0, |p| p.high),
+        }
     }
 }
 
@@ -115,7 +112,56 @@ pub struct Comparison {
     pub rows: Vec<ComparisonRow>,
 }
 
+/// How the lab's consumers read: in `group`, from `from`, until the end of the
+/// partition, at most 10,000 messages and 30 s (a group join can take seconds).
+pub fn lab_read(topic: &str, from: StartFrom, group: &str) -> ConsumeOptions {
+    ConsumeOptions::new(topic)
+        .from(from)
+        .group(group)
+        .max(10_000)
+        .timeout(Duration::from_secs(30))
+}
+
+/// What one `latest` member saw: nothing when it joined, then the readings
+/// produced while it stayed in its group.
+#[derive(Clone, Debug)]
+pub struct LatestMemberRun {
+    /// The read right after joining (nothing: `latest` starts at the end).
+    pub on_join: ConsumeReport,
+    /// Delivery reports of the readings produced while it stayed.
+    pub produced: Deliveries,
+    /// The read after those were produced.
+    pub after: ConsumeReport,
+}
+
+/// Joins with `options` (a group with `latest`), reads to the end, produces
+/// `new_readings` to the topic while staying in the group, reads again, and
+/// leaves. The member's whole life is in this one call: in a notebook every cell
+/// is its own library with its own copy of librdkafka, so a client must be
+/// created, used and dropped by the same cell.
+pub fn latest_member_reads_new(
+    settings: &KafkaSettings,
+    options: ConsumeOptions,
+    new_readings: &[crate::weather::Reading],
+) -> Result<LatestMemberRun> {
+    let mut producer = WeatherProducer::new(settings, &options.topic)?;
+    let mut member = WeatherConsumer::new(settings, options)?;
+    let on_join = member.run(None, 500, &mut |_| {})?;
+    let produced = producer.send_all(new_readings)?;
+    let after = member.run(None, 500, &mut |_| {})?;
+    Ok(LatestMemberRun {
+        on_join,
+        produced,
+        after,
+    })
+}
+
 impl Comparison {
+    /// Adds a row describing `report` (a read of a one-partition topic).
+    pub fn add(&mut self, run: &str, report: &ConsumeReport) {
+        self.rows.push(ComparisonRow::from_run(run, report));
+    }
+
     /// The row of a given run and setting.
     pub fn find(&self, run: &str, setting: &str) -> Option<&ComparisonRow> {
         self.rows
@@ -261,11 +307,10 @@ pub fn run_lab(
     }
     let earliest_group = fresh_group_id("earliest");
     let latest_group = fresh_group_id("latest");
-    let earliest_options = ConsumeOptions::new(topic)
-        .from(StartFrom::Earliest)
-        .group(&earliest_group)
-        .max(usize::MAX)
-        .timeout(options.consume_timeout);
+    let earliest_options = ConsumeOptions {
+        timeout: options.consume_timeout,
+        ..lab_read(topic, StartFrom::Earliest, &earliest_group)
+    };
 
     progress(&format!(
         "Step 3: group {earliest_group} reads from earliest into {}",
@@ -277,45 +322,34 @@ pub fn run_lab(
         let mut csv = CsvLog::open(&options.csv_path)?;
         consumer.run(Some(&mut csv), 500, &mut |_| {})?
     };
-    comparison
-        .rows
-        .push(ComparisonRow::from_run("1st run", &earliest, settings)?);
-
-    progress(&format!("Step 4: group {latest_group} joins with latest"));
-    let mut latest_member = WeatherConsumer::new(
-        settings,
-        ConsumeOptions::new(topic)
-            .from(StartFrom::Latest)
-            .group(&latest_group)
-            .max(usize::MAX)
-            .timeout(options.consume_timeout),
-    )?;
-    let latest = latest_member.run(None, 500, &mut |_| {})?;
-    comparison
-        .rows
-        .push(ComparisonRow::from_run("1st run", &latest, settings)?);
+    comparison.add("1st run", &earliest);
 
     progress(&format!(
-        "Step 5: produce {} more while the latest member stays in its group",
+        "Steps 4-5: group {latest_group} joins with latest; {} more readings are produced while it stays",
         options.more
     ));
-    let more_deliveries = producer.send_all(&generator.take_readings(options.more))?;
+    let latest_run = latest_member_reads_new(
+        settings,
+        ConsumeOptions {
+            timeout: options.consume_timeout,
+            ..lab_read(topic, StartFrom::Latest, &latest_group)
+        },
+        &generator.take_readings(options.more),
+    )?;
+    let LatestMemberRun {
+        on_join: latest,
+        produced: more_deliveries,
+        after: latest_again,
+    } = latest_run;
+    comparison.add("1st run", &latest);
+    comparison.add("2nd run", &latest_again);
 
-    progress("Step 6: both groups read again");
-    let latest_again = latest_member.run(None, 500, &mut |_| {})?;
-    drop(latest_member);
-    comparison
-        .rows
-        .push(ComparisonRow::from_run("2nd run", &latest_again, settings)?);
+    progress("Step 6: the earliest group is started again");
     // The restarted group resumes at its committed offset; kafka_log.csv keeps
     // what the first run saved, so this read is shown but not written.
     let earliest_again =
         WeatherConsumer::new(settings, earliest_options)?.run(None, 500, &mut |_| {})?;
-    comparison.rows.push(ComparisonRow::from_run(
-        "2nd run",
-        &earliest_again,
-        settings,
-    )?);
+    comparison.add("2nd run", &earliest_again);
 
     let earliest_offsets = offsets::describe_offsets(settings, topic, Some(&earliest_group))?;
     let latest_offsets = offsets::describe_offsets(settings, topic, Some(&latest_group))?;

@@ -32,6 +32,12 @@
 //! be interrupted), and every consume by a message count. Async APIs, schema
 //! registries and Kafka Streams are deliberately left out.
 //!
+//! In a notebook, create, use and drop each Kafka client (producer, consumer)
+//! within one cell, or inside one library call such as
+//! [`lab::latest_member_reads_new`]: the evcxr kernel builds every cell as its own
+//! library, each with its own copy of librdkafka and its global state, and a
+//! client dropped by another cell's copy aborts the kernel.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -63,6 +69,8 @@ pub mod shutdown;
 pub mod topics;
 pub mod weather;
 
+/// Re-exported so notebooks use the same chrono (timestamps) as the crate.
+pub use chrono;
 pub use error::{Error, Result};
 
 /// The names a notebook or program usually needs, in one `use`.
@@ -72,12 +80,14 @@ pub mod prelude {
     pub use crate::consume::{
         self, fresh_group_id, ConsumeOptions, ConsumeReport, StartFrom, WeatherConsumer,
     };
-    pub use crate::csv_log::{read_csv_log, CsvLog, CsvRow};
+    pub use crate::csv_log::{read_csv_log, rows_table, CsvLog, CsvRow};
     pub use crate::display::{AsTable, Table};
     pub use crate::error::{Error, Result};
-    pub use crate::lab::{self, Comparison, ComparisonRow, LabOptions, LabReport};
+    pub use crate::lab::{self, Comparison, ComparisonRow, LabOptions, LabReport, LatestMemberRun};
     pub use crate::offsets::{self, OffsetsReport};
     pub use crate::produce::{self, Deliveries, WeatherProducer};
     pub use crate::topics;
     pub use crate::weather::{Reading, WeatherGenerator, DEFAULT_CITIES};
+    pub use chrono;
+    pub use std::time::Duration;
 }

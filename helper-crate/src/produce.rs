@@ -295,7 +295,10 @@ pub fn produce_raw(
     topics::describe_topic(settings, topic)?;
     let producer: BaseProducer<DeliveryCollector> = settings
         .client_config()
-        .set("message.timeout.ms", settings.timeout().as_millis().to_string())
+        .set(
+            "message.timeout.ms",
+            settings.timeout().as_millis().to_string(),
+        )
         .create_with_context(DeliveryCollector::default())
         .map_err(|e| Error::from_client(settings, "creating a producer", e))?;
     if let Ok(mut outcomes) = producer.context().outcomes.lock() {

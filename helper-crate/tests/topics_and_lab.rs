@@ -33,7 +33,7 @@ fn lab_runs_end_to_end_and_its_checks_pass(engine: Engine) {
     })
     .unwrap();
     assert_eq!(report.failed_checks(), Vec::<String>::new(), "{report}");
-    assert_eq!(steps.len(), 6);
+    assert_eq!(steps.len(), 5);
 
     let c = &report.comparison;
     let earliest = c.find("1st run", "earliest").unwrap();

@@ -1,0 +1,101 @@
+"""Executes the lab's notebooks headlessly on the Rust (evcxr) kernel, fails on
+any cell that errors or panics, and exports each executed notebook as HTML.
+
+    run_notebooks.py [--reports DIR] [--check-only] NOTEBOOK...
+
+A panic inside a cell is only printed to stderr by evcxr (the cell still
+"succeeds"), so a failed `assert!` would pass unnoticed; this runner also fails
+on any stream output containing "panicked at". Notebooks are committed without
+outputs; the executed copies and the HTML lab report go to --reports.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from nbconvert import HTMLExporter
+
+KERNEL = "rust"
+CELL_TIMEOUT_S = 1800  # the first cell builds the helper crate: minutes when cold
+
+
+def problems_in(notebook):
+    """Panics and error outputs the kernel reported without failing the cell."""
+    found = []
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") if output.get("output_type") == "stream" else ""
+            if "panicked at" in text:
+                found.append(f"cell {index}: panic: {text.strip()[:500]}")
+            if output.get("output_type") == "error":
+                found.append(f"cell {index}: {output.get('ename')}: {output.get('evalue', '')[:500]}")
+    return found
+
+
+def committed_without_outputs(notebook):
+    return all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
+
+
+def run(path, reports):
+    notebook = nbformat.read(path, as_version=4)
+    if not committed_without_outputs(notebook):
+        return [f"{path} has outputs: notebooks are committed without outputs (clear them)"]
+    started = time.monotonic()
+    print(f"--> {path}: executing on kernel '{KERNEL}'", flush=True)
+    client = NotebookClient(
+        notebook,
+        kernel_name=KERNEL,
+        timeout=CELL_TIMEOUT_S,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    failure = None
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        failure = str(error)[-3000:]
+    elapsed = time.monotonic() - started
+    found = problems_in(notebook)
+    if failure:
+        found.insert(0, failure)
+
+    reports.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, reports / f"{path.stem}.ipynb")
+    html, _ = HTMLExporter().from_notebook_node(notebook)
+    (reports / f"{path.stem}.html").write_text(html, encoding="utf-8")
+    status = "FAILED" if found else "ok"
+    print(f"<-- {path}: {status} in {elapsed:.1f} s; report {reports / (path.stem + '.html')}", flush=True)
+    return found
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--reports", type=Path, default=Path("reports"))
+    parser.add_argument("--check-only", action="store_true", help="only check that notebooks have no outputs")
+    args = parser.parse_args()
+
+    failures = {}
+    passed = 0
+    for path in args.notebooks:
+        if args.check_only:
+            problems = [] if committed_without_outputs(nbformat.read(path, as_version=4)) else [f"{path} has outputs"]
+        else:
+            problems = run(path, args.reports)
+        if problems:
+            failures[path] = problems
+        else:
+            passed += 1
+    for path, problems in failures.items():
+        print(f"\n{path}:")
+        for problem in problems:
+            print(f"  {problem}")
+    print(f"\nnotebooks: {passed} passed, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
