@@ -1,15 +1,11 @@
 #!/usr/bin/env bash
-# The lab end to end on the embedded broker: installs what is missing, builds
-# kafka-lab, starts the broker if nothing answers at the bootstrap address
-# (default 127.0.0.1:9092), runs `kafka-lab lab` and leaves kafka_log.csv here.
+# The main job: installs what is missing, starts the embedded broker if nothing
+# answers at the bootstrap address (default 127.0.0.1:9092), executes
+# KafkaDemo.ipynb and the chapters headlessly on the Rust kernel, and writes the
+# lab report to reports/ (one HTML per notebook). kafka_log.csv is left here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh
-export KAFKA_LAB_TANSU="${KAFKA_LAB_TANSU:-$HOME/.cache/kafka-lab/tansu/bin/tansu}"
-
-printf '\n==> cargo build --release\n'
-cargo build --release --bin kafka-lab
-
-printf '\n==> kafka-lab lab\n'
-target/release/kafka-lab lab "$@"
+scripts/setup-notebooks.sh
+scripts/notebooks.sh "$@"
+printf '\nLab report: %s/reports/KafkaDemo.html (and one HTML per chapter). CSV log: %s/kafka_log.csv\n' "$PWD" "$PWD"

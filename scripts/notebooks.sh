@@ -32,22 +32,22 @@ cargo build --release --bin kafka-lab
 kafka_lab="$PWD/target/release/kafka-lab"
 
 bootstrap="${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}"
-broker_pid=""
 if "$kafka_lab" -b "$bootstrap" --broker-timeout-ms 2000 topics list >/dev/null 2>&1; then
   printf '\n==> using the broker at %s\n' "$bootstrap"
 else
-  printf '\n==> starting the embedded broker at 127.0.0.1:9092\n'
+  # The embedded broker keeps its data in .kafka-lab/ (or $KAFKA_LAB_DATA).
+  printf '\n==> starting the embedded broker at %s\n' "$bootstrap"
   mkdir -p reports
-  "$kafka_lab" broker --listen 127.0.0.1:9092 > reports/broker.log 2>&1 &
+  "$kafka_lab" broker --listen "$bootstrap" > reports/broker.log 2>&1 &
   broker_pid=$!
-  trap '[ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null; wait 2>/dev/null' EXIT
+  trap 'kill "$broker_pid" 2>/dev/null; wait 2>/dev/null' EXIT
   for _ in $(seq 1 100); do
-    "$kafka_lab" --broker-timeout-ms 1000 topics list >/dev/null 2>&1 && break
+    "$kafka_lab" -b "$bootstrap" --broker-timeout-ms 1000 topics list >/dev/null 2>&1 && break
+    kill -0 "$broker_pid" 2>/dev/null || { cat reports/broker.log; exit 1; }
     sleep 0.3
   done
-  bootstrap=127.0.0.1:9092
 fi
 export KAFKA_BOOTSTRAP_SERVERS="$bootstrap"
 
 printf '\n==> executing %d notebook(s) on the Rust kernel\n' "${#notebooks[@]}"
-"$CACHE/venv/bin/python" scripts/run_notebooks.py --reports reports "${notebooks[@]}"
+"$CACHE/venv/bin/python" scripts/run_notebooks.py --reports reports --show "earliest vs latest" "${notebooks[@]}"

@@ -71,11 +71,21 @@ def run(path, reports):
     return found
 
 
+def show(executed, title):
+    """Prints the plain-text form of the outputs that start with `title`."""
+    for cell in nbformat.read(executed, as_version=4).cells:
+        for output in cell.get("outputs", []):
+            text = output.get("data", {}).get("text/plain", "")
+            if text.startswith(title):
+                print(f"\n{text}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--reports", type=Path, default=Path("reports"))
     parser.add_argument("--check-only", action="store_true", help="only check that notebooks have no outputs")
+    parser.add_argument("--show", metavar="TITLE", help="print the text of each output that starts with TITLE")
     args = parser.parse_args()
 
     failures = {}
@@ -89,6 +99,8 @@ def main():
             failures[path] = problems
         else:
             passed += 1
+        if args.show and not args.check_only:
+            show(args.reports / f"{path.stem}.ipynb", args.show)
     for path, problems in failures.items():
         print(f"\n{path}:")
         for problem in problems:

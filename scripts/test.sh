@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs every check kafka-lab has: formatting, clippy, unit and integration tests
-# (against real tansu and mock broker processes on loopback), and the
-# docker-compose.yml check. Installs what is missing first (scripts/setup.sh).
+# (against real tansu and mock broker processes on loopback), the
+# docker-compose.yml check, and every notebook executed headlessly on a fresh
+# broker. Installs what is missing first (scripts/setup-notebooks.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh
+scripts/setup-notebooks.sh
 export KAFKA_LAB_TANSU="${KAFKA_LAB_TANSU:-$HOME/.cache/kafka-lab/tansu/bin/tansu}"
 venv="${KAFKA_LAB_CACHE:-$HOME/.cache/kafka-lab}/venv"
 
@@ -13,10 +14,16 @@ printf '\n==> cargo fmt --check\n'
 cargo fmt --all -- --check
 
 printf '\n==> cargo clippy -- -D warnings\n'
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 printf '\n==> docker-compose.yml (Apache Kafka 3.9, KRaft)\n'
 "$venv/bin/python" scripts/check_compose.py docker-compose.yml
 
 printf '\n==> cargo test (unit and integration tests against tansu and mock brokers)\n'
-cargo test --workspace
+cargo test --workspace --all-features
+
+printf '\n==> notebooks, executed on a fresh embedded broker\n'
+# A free loopback port and an empty data folder: the notebooks must pass on a
+# broker that has never seen them, whatever runs on 9092.
+port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+KAFKA_LAB_DATA="$(mktemp -d)" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$port" scripts/notebooks.sh

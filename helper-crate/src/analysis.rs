@@ -28,50 +28,24 @@ pub fn load_kafka_log(path: impl AsRef<Path>) -> Result<DataFrame> {
 
 /// The CSV rows as a DataFrame (topic, partition, offset, timestamp, city, temperature).
 pub fn rows_to_frame(rows: &[CsvRow]) -> Result<DataFrame> {
-    let column = |name: &str, values: Series| values.with_name(name.into()).into_column();
+    let texts = |field: fn(&CsvRow) -> &str| rows.iter().map(field).collect::<Vec<&str>>();
     DataFrame::new(
         rows.len(),
         vec![
-            column(
-                "topic",
-                Series::new(
-                    "".into(),
-                    rows.iter().map(|r| r.topic.as_str()).collect::<Vec<_>>(),
-                ),
+            Column::new("topic".into(), texts(|r| &r.topic)),
+            Column::new(
+                "partition".into(),
+                rows.iter().map(|r| r.partition).collect::<Vec<_>>(),
             ),
-            column(
-                "partition",
-                Series::new(
-                    "".into(),
-                    rows.iter().map(|r| r.partition).collect::<Vec<_>>(),
-                ),
+            Column::new(
+                "offset".into(),
+                rows.iter().map(|r| r.offset).collect::<Vec<_>>(),
             ),
-            column(
-                "offset",
-                Series::new("".into(), rows.iter().map(|r| r.offset).collect::<Vec<_>>()),
-            ),
-            column(
-                "timestamp",
-                Series::new(
-                    "".into(),
-                    rows.iter()
-                        .map(|r| r.timestamp.as_str())
-                        .collect::<Vec<_>>(),
-                ),
-            ),
-            column(
-                "city",
-                Series::new(
-                    "".into(),
-                    rows.iter().map(|r| r.city.as_str()).collect::<Vec<_>>(),
-                ),
-            ),
-            column(
-                "temperature",
-                Series::new(
-                    "".into(),
-                    rows.iter().map(|r| r.temperature).collect::<Vec<_>>(),
-                ),
+            Column::new("timestamp".into(), texts(|r| &r.timestamp)),
+            Column::new("city".into(), texts(|r| &r.city)),
+            Column::new(
+                "temperature".into(),
+                rows.iter().map(|r| r.temperature).collect::<Vec<_>>(),
             ),
         ],
     )

@@ -44,7 +44,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
 
 use crate::config::KafkaSettings;
-use crate::csv_log::CsvLog;
+use crate::csv_log::{CsvLog, CsvRow, CSV_HEADER};
 use crate::display::{AsTable, Table};
 use crate::error::{Error, Result};
 use crate::shutdown::Shutdown;
@@ -785,31 +785,18 @@ impl ConsumeReport {
 }
 
 /// One row per reading, as the CLI prints them while reading.
+/// The columns are those of `kafka_log.csv`.
 pub fn record_table(records: &[ConsumedRecord]) -> Table {
-    let mut table = Table::new(&[
-        "topic",
-        "partition",
-        "offset",
-        "timestamp",
-        "city",
-        "temperature",
-    ]);
+    let mut table = Table::new(&CSV_HEADER);
     for r in records {
         table.push_row(record_row(r));
     }
     table
 }
 
-/// The cells of one reading's row.
+/// The cells of one reading's row, as in `kafka_log.csv`.
 pub fn record_row(r: &ConsumedRecord) -> Vec<String> {
-    vec![
-        r.topic.clone(),
-        r.partition.to_string(),
-        r.offset.to_string(),
-        r.reading.timestamp_rfc3339(),
-        r.reading.city.clone(),
-        format!("{:.1}", r.reading.temperature),
-    ]
+    CsvRow::from(r).cells()
 }
 
 impl AsTable for ConsumeReport {

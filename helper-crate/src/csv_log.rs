@@ -51,6 +51,20 @@ pub struct CsvRow {
     pub temperature: f64,
 }
 
+impl CsvRow {
+    /// The row's cells as text, temperature with one decimal.
+    pub fn cells(&self) -> Vec<String> {
+        vec![
+            self.topic.clone(),
+            self.partition.to_string(),
+            self.offset.to_string(),
+            self.timestamp.clone(),
+            self.city.clone(),
+            format!("{:.1}", self.temperature),
+        ]
+    }
+}
+
 impl From<&ConsumedRecord> for CsvRow {
     fn from(record: &ConsumedRecord) -> Self {
         CsvRow {
@@ -243,14 +257,7 @@ pub fn rows_table(rows: &[CsvRow], max_rows: usize) -> crate::display::Table {
     let mut table = crate::display::Table::new(&CSV_HEADER).with_title("kafka_log.csv");
     let skip = rows.len().saturating_sub(max_rows);
     for row in &rows[skip..] {
-        table.push_row(vec![
-            row.topic.clone(),
-            row.partition.to_string(),
-            row.offset.to_string(),
-            row.timestamp.clone(),
-            row.city.clone(),
-            format!("{:.1}", row.temperature),
-        ]);
+        table.push_row(row.cells());
     }
     table.footer = Some(if skip > 0 {
         format!("{} rows (last {max_rows} shown)", rows.len())
