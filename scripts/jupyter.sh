@@ -23,4 +23,6 @@ if ! "$kafka_lab" -b "$bootstrap" --broker-timeout-ms 2000 topics list >/dev/nul
   trap 'kill "$broker_pid" 2>/dev/null; wait 2>/dev/null' EXIT
 fi
 export KAFKA_BOOTSTRAP_SERVERS="$bootstrap"
-"$CACHE/venv/bin/jupyter" lab KafkaDemo.ipynb "$@"
+as_root=()
+[ "$(id -u)" -eq 0 ] && as_root=(--allow-root)  # JupyterLab refuses root unless told
+"$CACHE/venv/bin/jupyter" lab KafkaDemo.ipynb "${as_root[@]}" "$@"

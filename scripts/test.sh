@@ -6,9 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+CACHE="${KAFKA_LAB_CACHE:-$HOME/.cache/kafka-lab}"
 scripts/setup-notebooks.sh
-export KAFKA_LAB_TANSU="${KAFKA_LAB_TANSU:-$HOME/.cache/kafka-lab/tansu/bin/tansu}"
-venv="${KAFKA_LAB_CACHE:-$HOME/.cache/kafka-lab}/venv"
+export KAFKA_LAB_TANSU="${KAFKA_LAB_TANSU:-$CACHE/tansu/bin/tansu}"
+venv="$CACHE/venv"
 
 printf '\n==> cargo fmt --check\n'
 cargo fmt --all -- --check
