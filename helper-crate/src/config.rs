@@ -143,6 +143,18 @@ impl KafkaSettings {
         config
     }
 
+    /// [`KafkaSettings::client_config`] plus `defaults`: each default is used
+    /// only where the user did not set that property (with `-X` or `-F`).
+    pub fn client_config_with_defaults(&self, defaults: &[(&str, &str)]) -> ClientConfig {
+        let mut config = self.client_config();
+        for (key, value) in defaults {
+            if !self.properties.contains_key(*key) {
+                config.set(*key, *value);
+            }
+        }
+        config
+    }
+
     /// Asks librdkafka whether every property exists and has a valid value,
     /// without connecting. Unknown names and bad values are a [`Error::Config`].
     pub fn validate(&self) -> Result<()> {

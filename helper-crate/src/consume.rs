@@ -19,7 +19,9 @@
 //!
 //! Every read is bounded: by a maximum number of messages, by a timeout, and, by
 //! default, by reaching the end of every assigned partition (kcat's `-e`). A value
-//! that is not a reading (a "poison pill") is reported and skipped, never a panic.
+//! that is not a reading (a "poison pill") is reported and skipped, never a panic;
+//! with a dead-letter topic its original bytes are kept there, with headers naming
+//! the error and its source offset, before the offset is committed.
 //!
 //! Note on `latest` with librdkafka (kcat, confluent-kafka, this crate): a member
 //! that read nothing commits nothing, so the group still has no committed offset
@@ -47,6 +49,7 @@ use crate::config::KafkaSettings;
 use crate::csv_log::{CsvLog, CsvRow, CSV_HEADER};
 use crate::display::{AsTable, Table};
 use crate::error::{Error, Result};
+use crate::produce::RawProducer;
 use crate::shutdown::Shutdown;
 use crate::topics;
 use crate::weather::Reading;
@@ -134,6 +137,9 @@ pub struct ConsumeOptions {
     /// Commit offsets after each handled batch. On by default for group
     /// subscriptions (`earliest`/`latest`), off for seeks to an offset or time.
     pub commit: bool,
+    /// A topic for poison pills: their original bytes go there, with headers
+    /// naming the error and where they came from, before their offsets are committed.
+    pub dead_letter: Option<String>,
 }
 
 impl ConsumeOptions {
@@ -149,6 +155,7 @@ impl ConsumeOptions {
             timeout: Duration::from_secs(10),
             stop_at_end: true,
             commit: false,
+            dead_letter: None,
         }
     }
 
@@ -196,6 +203,12 @@ impl ConsumeOptions {
         self.commit = commit;
         self
     }
+
+    /// Sends poison pills to `topic` (a dead-letter topic) instead of only skipping them.
+    pub fn dead_letter(mut self, topic: impl Into<String>) -> Self {
+        self.dead_letter = Some(topic.into());
+        self
+    }
 }
 
 /// A new group id that no consumer has used: `kafka-lab-<label>-<time>-<pid>`.
@@ -238,6 +251,12 @@ pub struct PoisonPill {
     pub reason: String,
     /// Its first bytes, escaped, for the report.
     pub first_bytes: String,
+    /// The message key, kept until the pill is dead-lettered.
+    #[serde(skip)]
+    pub key: Option<Vec<u8>>,
+    /// The message value, kept until the pill is dead-lettered.
+    #[serde(skip)]
+    pub value: Option<Vec<u8>>,
 }
 
 /// What one poll returned.
@@ -335,6 +354,7 @@ pub struct WeatherConsumer {
     options: ConsumeOptions,
     partitions: Vec<i32>,
     at_end: BTreeSet<i32>,
+    dead_letters: Option<RawProducer>,
 }
 
 impl WeatherConsumer {
@@ -350,7 +370,11 @@ impl WeatherConsumer {
                 "committing offsets needs a consumer group: give --group".to_string(),
             ));
         }
-        let mut config = settings.client_config();
+        // A member that dies is noticed when its session times out; until then
+        // its partitions wait. 10 s (Kafka's default before 3.0, librdkafka's is
+        // 45 s) keeps a restarted consumer quick, and matters on the mock engine,
+        // which ignores LeaveGroup and always waits out the departed member.
+        let mut config = settings.client_config_with_defaults(&[("session.timeout.ms", "10000")]);
         let reset = match options.from {
             StartFrom::Latest => "latest",
             _ => "earliest",
@@ -362,13 +386,6 @@ impl WeatherConsumer {
             ("allow.auto.create.topics", "false"),
         ] {
             config.set(key, value);
-        }
-        // A member that dies is noticed when its session times out; until then
-        // its partitions wait. 10 s (Kafka's default before 3.0, librdkafka's is
-        // 45 s) keeps a restarted consumer quick, and matters on the mock engine,
-        // which ignores LeaveGroup and always waits out the departed member.
-        if !settings.properties().contains_key("session.timeout.ms") {
-            config.set("session.timeout.ms", "10000");
         }
         // librdkafka needs a group.id even to assign partitions by hand; a
         // consumer without a group gets a throwaway id, and never commits.
@@ -410,12 +427,20 @@ impl WeatherConsumer {
                 .assign(&assignment)
                 .map_err(|e| Error::from_client(settings, "assigning partitions", e))?;
         }
+        let dead_letters = match &options.dead_letter {
+            Some(topic) => {
+                topics::describe_topic(settings, topic)?;
+                Some(RawProducer::new(settings)?)
+            }
+            None => None,
+        };
         Ok(WeatherConsumer {
             consumer,
             settings: settings.clone(),
             options,
             partitions,
             at_end: BTreeSet::new(),
+            dead_letters,
         })
     }
 
@@ -540,7 +565,8 @@ impl WeatherConsumer {
             }
             let want = (self.options.max_messages - read).min(batch_size.max(1));
             // Short batches, so a Ctrl-C is noticed within a second.
-            let batch = self.poll_batch(want, remaining_time.min(Duration::from_secs(1)))?;
+            let mut batch = self.poll_batch(want, remaining_time.min(Duration::from_secs(1)))?;
+            report.dead_lettered += self.dead_letter(&mut batch.poison)?;
             batch.records.iter().for_each(&mut *on_record);
             if let Some(csv) = csv.as_deref_mut() {
                 let appended = csv.append(&batch.records)?;
@@ -560,6 +586,38 @@ impl WeatherConsumer {
         report.events = self.take_events();
         report.positions = self.positions()?;
         Ok(report)
+    }
+
+    /// Sends the pills' original bytes to the dead-letter topic (if there is one)
+    /// and waits until the broker has them; then forgets the bytes. Returns how
+    /// many were sent.
+    fn dead_letter(&self, pills: &mut [PoisonPill]) -> Result<usize> {
+        let (Some(producer), Some(topic)) = (&self.dead_letters, &self.options.dead_letter) else {
+            return Ok(0);
+        };
+        if pills.is_empty() {
+            return Ok(0);
+        }
+        for pill in pills.iter() {
+            let (partition, offset) = (pill.partition.to_string(), pill.offset.to_string());
+            producer.send(
+                topic,
+                pill.key.as_deref(),
+                pill.value.as_deref(),
+                &[
+                    ("kafka-lab.error", pill.reason.as_str()),
+                    ("kafka-lab.source.topic", pill.topic.as_str()),
+                    ("kafka-lab.source.partition", partition.as_str()),
+                    ("kafka-lab.source.offset", offset.as_str()),
+                ],
+            )?;
+        }
+        producer.flush()?;
+        for pill in pills.iter_mut() {
+            pill.key = None;
+            pill.value = None;
+        }
+        Ok(pills.len())
     }
 
     /// For each partition read: the high watermark now and the group's committed
@@ -659,6 +717,8 @@ fn decode(message: &BorrowedMessage<'_>) -> std::result::Result<ConsumedRecord, 
         offset: message.offset(),
         reason,
         first_bytes: preview(bytes),
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
     };
     let Some(value) = message.payload() else {
         return Err(pill("null value".to_string(), &[]));
@@ -730,6 +790,8 @@ pub struct ConsumeReport {
     pub records: Vec<ConsumedRecord>,
     /// Poison pills skipped.
     pub poison: Vec<PoisonPill>,
+    /// Poison pills sent to the dead-letter topic.
+    pub dead_lettered: usize,
     /// Rows added to the CSV log.
     pub csv_written: usize,
     /// Rows the CSV log already had (a re-read after a crash or re-run).
@@ -763,10 +825,11 @@ impl ConsumeReport {
             .map(|(p, o)| format!("{}[{p}]={o}", self.topic))
             .collect();
         format!(
-            "read {} reading(s), skipped {} poison pill(s), wrote {} new CSV row(s) ({} already there), \
-             committed {}, stopped: {}",
+            "read {} reading(s), skipped {} poison pill(s) ({} dead-lettered), wrote {} new CSV row(s) \
+             ({} already there), committed {}, stopped: {}",
             self.records.len(),
             self.poison.len(),
+            self.dead_lettered,
             self.csv_written,
             self.csv_already_present,
             if committed.is_empty() {

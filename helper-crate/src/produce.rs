@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
-use rdkafka::message::{DeliveryResult, Message, Timestamp};
+use rdkafka::message::{DeliveryResult, Header, Message, OwnedHeaders, Timestamp};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
@@ -118,19 +118,14 @@ pub struct WeatherProducer {
 impl WeatherProducer {
     /// Connects a producer for `topic`, which must exist.
     pub fn new(settings: &KafkaSettings, topic: &str) -> Result<Self> {
-        let mut config = settings.client_config();
         let timeout_ms = settings.timeout().as_millis().to_string();
-        for (key, value) in [
-            ("enable.idempotence", "true"),
-            ("acks", "all"),
-            ("message.timeout.ms", timeout_ms.as_str()),
-            ("allow.auto.create.topics", "false"),
-        ] {
-            if !settings.properties().contains_key(key) {
-                config.set(key, value);
-            }
-        }
-        let producer: BaseProducer<DeliveryCollector> = config
+        let producer: BaseProducer<DeliveryCollector> = settings
+            .client_config_with_defaults(&[
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                ("message.timeout.ms", &timeout_ms),
+                ("allow.auto.create.topics", "false"),
+            ])
             .create_with_context(DeliveryCollector::default())
             .map_err(|e| Error::from_client(settings, "creating a producer", e))?;
         // Ask first, so a missing topic is a clear error and not ten seconds of
@@ -283,6 +278,102 @@ pub fn produce_weather(
     producer.flush()
 }
 
+/// A producer of raw bytes with headers: for messages that are not readings
+/// (poison pills in a demo, the original bytes of a dead letter).
+pub struct RawProducer {
+    producer: BaseProducer<DeliveryCollector>,
+    settings: KafkaSettings,
+}
+
+impl RawProducer {
+    /// A producer with the settings' timeout as `message.timeout.ms`, and room
+    /// for a message the broker accepted plus headers (librdkafka's own limit,
+    /// 1,000,000 bytes, is below Kafka's default of 1,048,588).
+    pub fn new(settings: &KafkaSettings) -> Result<Self> {
+        let timeout_ms = settings.timeout().as_millis().to_string();
+        let producer = settings
+            .client_config_with_defaults(&[
+                ("message.timeout.ms", &timeout_ms),
+                ("allow.auto.create.topics", "false"),
+                ("message.max.bytes", "2000000"),
+            ])
+            .create_with_context(DeliveryCollector::default())
+            .map_err(|e| Error::from_client(settings, "creating a producer", e))?;
+        Ok(RawProducer {
+            producer,
+            settings: settings.clone(),
+        })
+    }
+
+    /// Queues one message; [`RawProducer::flush`] waits for its delivery.
+    pub fn send(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&str, &str)],
+    ) -> Result<()> {
+        let sequence = match self.producer.context().outcomes.lock() {
+            Ok(mut outcomes) => {
+                outcomes.push(None);
+                outcomes.len() - 1
+            }
+            Err(_) => 0,
+        };
+        let mut record: BaseRecord<'_, [u8], [u8], usize> =
+            BaseRecord::with_opaque_to(topic, sequence);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if let Some(value) = value {
+            record = record.payload(value);
+        }
+        if !headers.is_empty() {
+            let mut owned = OwnedHeaders::new();
+            for (name, value) in headers {
+                owned = owned.insert(Header {
+                    key: name,
+                    value: Some(value.as_bytes()),
+                });
+            }
+            record = record.headers(owned);
+        }
+        self.producer.send(record).map_err(|(e, _)| {
+            Error::from_client(&self.settings, format!("sending to '{topic}'"), e)
+        })
+    }
+
+    /// Waits for every queued message's delivery report; returns their
+    /// (partition, offset) in send order, or the first failure.
+    pub fn flush(&self) -> Result<Vec<(i32, i64)>> {
+        let _ = self
+            .producer
+            .flush(self.settings.timeout() + Duration::from_secs(1));
+        let outcomes = match self.producer.context().outcomes.lock() {
+            Ok(mut outcomes) => std::mem::take(&mut *outcomes),
+            Err(_) => Vec::new(),
+        };
+        let total = outcomes.len();
+        let mut delivered = Vec::with_capacity(total);
+        let mut errors = Vec::new();
+        for outcome in outcomes {
+            match outcome {
+                Some(Ok((partition, offset, _))) => delivered.push((partition, offset)),
+                Some(Err(error)) => errors.push(error),
+                None => errors.push("no delivery report before the timeout".to_string()),
+            }
+        }
+        match errors.first() {
+            Some(first_error) => Err(Error::Delivery {
+                failed: errors.len(),
+                total,
+                first_error: first_error.clone(),
+            }),
+            None => Ok(delivered),
+        }
+    }
+}
+
 /// Sends one message with any key and value bytes (or none: a null value), and
 /// returns its (partition, offset). This is how the lab makes a poison pill: a
 /// message that is not a reading.
@@ -293,47 +384,14 @@ pub fn produce_raw(
     value: Option<&[u8]>,
 ) -> Result<(i32, i64)> {
     topics::describe_topic(settings, topic)?;
-    let producer: BaseProducer<DeliveryCollector> = settings
-        .client_config()
-        .set(
-            "message.timeout.ms",
-            settings.timeout().as_millis().to_string(),
-        )
-        .create_with_context(DeliveryCollector::default())
-        .map_err(|e| Error::from_client(settings, "creating a producer", e))?;
-    if let Ok(mut outcomes) = producer.context().outcomes.lock() {
-        outcomes.push(None);
-    }
-    let mut record: BaseRecord<'_, str, [u8], usize> = BaseRecord::with_opaque_to(topic, 0);
-    if let Some(key) = key {
-        record = record.key(key);
-    }
-    if let Some(value) = value {
-        record = record.payload(value);
-    }
-    producer
-        .send(record)
-        .map_err(|(e, _)| Error::from_client(settings, format!("sending to '{topic}'"), e))?;
-    let _ = producer.flush(settings.timeout() + Duration::from_secs(1));
-    let outcome = producer
-        .context()
-        .outcomes
-        .lock()
-        .ok()
-        .and_then(|outcomes| outcomes.first().cloned().flatten());
-    match outcome {
-        Some(Ok((partition, offset, _))) => Ok((partition, offset)),
-        Some(Err(error)) => Err(Error::Delivery {
-            failed: 1,
-            total: 1,
-            first_error: error,
-        }),
-        None => Err(Error::Delivery {
-            failed: 1,
-            total: 1,
-            first_error: "no delivery report before the timeout".to_string(),
-        }),
-    }
+    let producer = RawProducer::new(settings)?;
+    producer.send(topic, key.map(str::as_bytes), value, &[])?;
+    let delivered = producer.flush()?;
+    delivered.first().copied().ok_or_else(|| Error::Delivery {
+        failed: 1,
+        total: 1,
+        first_error: "no delivery report".to_string(),
+    })
 }
 
 fn timestamp_type(timestamp: Timestamp) -> &'static str {

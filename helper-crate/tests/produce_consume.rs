@@ -228,7 +228,7 @@ fn csv_log_holds_each_offset_once_across_reruns(engine: Engine) {
 }
 
 fn poison_pills_are_reported_and_skipped(engine: Engine) {
-    let broker = TestBroker::start(engine, &[("weather", 1)]);
+    let broker = TestBroker::start(engine, &[("weather", 1), ("weather.dlq", 1)]);
     let settings = broker.settings();
     let good = WeatherGenerator::default_cities(5).take_readings(2);
     let big = vec![b'x'; 1_000_000];
@@ -267,6 +267,43 @@ fn poison_pills_are_reported_and_skipped(engine: Engine) {
     assert_eq!(report.poison[0].first_bytes, "not json at all");
     // Skipped messages are committed too: the group does not trip on them again.
     assert_eq!(report.committed.get(&0), Some(&7));
+    assert_eq!(report.dead_lettered, 0);
+
+    // With a dead-letter topic, each pill's original bytes are kept there, with
+    // headers naming the error and the source offset.
+    let with_dlq = consume::consume(
+        &settings,
+        options
+            .group(fresh_group_id("poison-dlq"))
+            .dead_letter("weather.dlq"),
+    )
+    .unwrap();
+    assert_eq!(
+        (with_dlq.count(), with_dlq.dead_lettered),
+        (2, 5),
+        "{with_dlq}"
+    );
+    let dead = common::read_raw(&settings, "weather.dlq", 5);
+    assert_eq!(dead.len(), 5);
+    assert_eq!(dead[0].value.as_deref(), Some(&b"not json at all"[..]));
+    assert_eq!(dead[3].value, None, "a null value stays null");
+    assert_eq!(dead[4].value.as_ref().map(Vec::len), Some(1_000_000));
+    let header = |i: usize, name: &str| {
+        dead[i]
+            .headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    };
+    assert_eq!(header(0, "kafka-lab.source.offset").as_deref(), Some("1"));
+    assert_eq!(header(4, "kafka-lab.source.offset").as_deref(), Some("5"));
+    assert_eq!(
+        header(0, "kafka-lab.source.topic").as_deref(),
+        Some("weather")
+    );
+    assert!(header(0, "kafka-lab.error")
+        .unwrap_or_default()
+        .starts_with("not JSON"));
 }
 
 fn seeking_to_an_offset_or_a_time_leaves_committed_offsets_alone(engine: Engine) {

@@ -194,9 +194,15 @@ struct ConsumeArgs {
     /// Keep waiting at the end of the partitions (until --max or --timeout-ms)
     #[arg(long)]
     follow: bool,
+    /// Messages per batch: each batch is written to the CSV, flushed, then committed
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    batch: u64,
     /// Commit after seeking to an offset or time (group subscriptions always commit)
     #[arg(long)]
     commit: bool,
+    /// Send poison pills (messages that are not readings) to this topic
+    #[arg(long, value_name = "TOPIC")]
+    dead_letter: Option<String>,
     /// One JSON line per reading (summary on stderr)
     #[arg(long)]
     json: bool,
@@ -399,6 +405,9 @@ fn run_consume(settings: &KafkaSettings, args: ConsumeArgs) -> anyhow::Result<()
     if args.follow {
         options = options.follow();
     }
+    if let Some(topic) = &args.dead_letter {
+        options = options.dead_letter(topic);
+    }
     Shutdown::install();
 
     // The consumer first: bad settings or a missing topic fail before the CSV is touched.
@@ -439,7 +448,7 @@ fn run_consume(settings: &KafkaSettings, args: ConsumeArgs) -> anyhow::Result<()
         let _ = writeln!(stdout, "{line}");
     };
     let report = consumer
-        .run(csv.as_mut(), 500, &mut print_row)
+        .run(csv.as_mut(), args.batch as usize, &mut print_row)
         .context("consuming")?;
     for event in consumer.take_events().iter().chain(&report.events) {
         eprintln!("group event: {event}");

@@ -122,3 +122,54 @@ macro_rules! on_both_engines {
         }
     };
 }
+
+/// One message as a plain librdkafka consumer sees it.
+pub struct RawMessage {
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Reads `count` messages of partition 0 from the beginning, with a plain
+/// librdkafka consumer (no group commits): an independent look at a topic.
+pub fn read_raw(settings: &KafkaSettings, topic: &str, count: usize) -> Vec<RawMessage> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    use rdkafka::{Offset, TopicPartitionList};
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", settings.bootstrap())
+        .set("group.id", "kafka-lab-test-raw-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .expect("assignment");
+    consumer.assign(&assignment).expect("assign");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut messages = Vec::new();
+    while messages.len() < count && std::time::Instant::now() < deadline {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
+            let headers = message
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|header| {
+                            let value = header
+                                .value
+                                .map(String::from_utf8_lossy)
+                                .unwrap_or_default();
+                            (header.key.to_string(), value.to_string())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            messages.push(RawMessage {
+                value: message.payload().map(<[u8]>::to_vec),
+                headers,
+            });
+        }
+    }
+    messages
+}

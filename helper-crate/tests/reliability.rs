@@ -1,0 +1,198 @@
+//! Stopping, sharing and misconfiguring: the consumer stops cleanly on SIGTERM,
+//! refuses a CSV another consumer is writing, names a missing topic, and never
+//! prints a password.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{describe, kafka_lab, kafka_lab_bin, temp_dir, TestBroker};
+use kafka_lab::broker::Engine;
+use kafka_lab::consume::fresh_group_id;
+use kafka_lab::csv_log::read_csv_log;
+use kafka_lab::produce::produce_readings;
+use kafka_lab::weather::WeatherGenerator;
+use kafka_lab::{offsets, topics};
+
+fn wait_for_rows(path: &std::path::Path, rows: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if read_csv_log(path).map(|r| r.len()).unwrap_or(0) >= rows {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{} never reached {rows} rows", path.display());
+}
+
+#[test]
+fn sigterm_finishes_the_batch_commits_and_exits_0() {
+    let broker = TestBroker::start(Engine::Tansu, &[("weather", 1)]);
+    let settings = broker.settings();
+    produce_readings(
+        &settings,
+        "weather",
+        &WeatherGenerator::default_cities(21).take_readings(50),
+    )
+    .unwrap();
+    let dir = temp_dir("sigterm-consume");
+    let csv = dir.join("kafka_log.csv");
+    let group = fresh_group_id("sigterm");
+    let child = Command::new(kafka_lab_bin())
+        .args([
+            "-b",
+            broker.bootstrap(),
+            "consume",
+            "--group",
+            &group,
+            "--follow",
+        ])
+        .args(["--timeout-ms", "60000", "--csv", csv.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_rows(&csv, 50);
+
+    // A second consumer may not write the same file while the first holds it.
+    let second = kafka_lab(
+        &dir,
+        &[
+            "-b",
+            broker.bootstrap(),
+            "consume",
+            "--csv",
+            "kafka_log.csv",
+        ],
+    );
+    assert_eq!(second.status.code(), Some(1), "{}", describe(&second));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains(&format!("another consumer (process {})", child.id())),
+        "{stderr}"
+    );
+
+    let stopped_at = Instant::now();
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        stopped_at.elapsed()
+    );
+    assert!(stderr.contains("stopped: interrupted"), "{stderr}");
+    assert_eq!(read_csv_log(&csv).unwrap().len(), 50);
+    assert!(
+        !dir.join("kafka_log.csv.lock").exists(),
+        "the lock is released"
+    );
+    assert_eq!(
+        offsets::committed_offsets(&settings, &group, "weather").unwrap(),
+        vec![(0, Some(50))]
+    );
+}
+
+#[test]
+fn a_missing_topic_is_named_and_not_created() {
+    let broker = TestBroker::start(Engine::Tansu, &[]);
+    let dir = temp_dir("missing-topic");
+    for args in [
+        vec!["produce", "--topic", "nowhere"],
+        vec!["consume", "--topic", "nowhere"],
+        vec!["offsets", "--topic", "nowhere"],
+    ] {
+        let mut full = vec!["-b", broker.bootstrap()];
+        full.extend(args.iter());
+        let output = kafka_lab(&dir, &full);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            describe(&output)
+        );
+        assert!(
+            stderr.contains("topic 'nowhere' does not exist"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("kafka-lab topics create nowhere"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(!topics::topic_exists(&broker.settings(), "nowhere").unwrap());
+    assert!(!dir.join("kafka_log.csv").exists());
+}
+
+#[test]
+fn properties_files_are_applied_and_secrets_never_printed() {
+    let dir = temp_dir("secrets");
+    let file = dir.join("client.properties");
+    let mut properties = std::fs::File::create(&file).unwrap();
+    writeln!(properties, "# a SASL/PLAIN client, as in the original lab").unwrap();
+    writeln!(properties, "security.protocol=SASL_PLAINTEXT").unwrap();
+    writeln!(properties, "sasl.mechanism=PLAIN").unwrap();
+    writeln!(properties, "sasl.username=alice").unwrap();
+    writeln!(properties, "sasl.password=hunter2-secret").unwrap();
+    writeln!(properties, "socket.timeout.ms=not-a-number").unwrap();
+    drop(properties);
+    let port = kafka_lab::broker::free_loopback_port().unwrap().to_string();
+    let bootstrap = format!("127.0.0.1:{port}");
+
+    // -F and KAFKA_LAB_CONFIG both reach librdkafka: it rejects the bad value.
+    let with_flag = kafka_lab(
+        &dir,
+        &[
+            "-b",
+            &bootstrap,
+            "-F",
+            "client.properties",
+            "topics",
+            "list",
+        ],
+    );
+    let with_env = Command::new(kafka_lab_bin())
+        .args(["-b", &bootstrap, "topics", "list"])
+        .current_dir(&dir)
+        .env("KAFKA_LAB_CONFIG", &file)
+        .output()
+        .unwrap();
+    for output in [&with_flag, &with_env] {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{}", describe(output));
+        assert!(stderr.contains("socket.timeout.ms"), "{stderr}");
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+    }
+
+    // With valid settings, a broker that is not there: still no password in the output.
+    let output = kafka_lab(
+        &dir,
+        &[
+            "-b",
+            &bootstrap,
+            "--broker-timeout-ms",
+            "1500",
+            "-X",
+            "security.protocol=SASL_PLAINTEXT",
+            "-X",
+            "sasl.mechanism=PLAIN",
+            "-X",
+            "sasl.username=alice",
+            "-X",
+            "sasl.password=hunter2-secret",
+            "consume",
+            "--max",
+            "1",
+        ],
+    );
+    let all = describe(&output);
+    assert_eq!(output.status.code(), Some(1), "{all}");
+    assert!(all.contains(&bootstrap), "{all}");
+    assert!(!all.contains("hunter2"), "{all}");
+}
