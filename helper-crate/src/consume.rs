@@ -500,8 +500,8 @@ impl WeatherConsumer {
                         .next_offsets
                         .insert(message.partition(), message.offset() + 1);
                     match decode(&message) {
-                        Ok(record) => batch.records.push(record),
-                        Err(pill) => batch.poison.push(pill),
+                        Decoded::Reading(record) => batch.records.push(record),
+                        Decoded::Poison(pill) => batch.poison.push(pill),
                     }
                 }
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
@@ -710,7 +710,13 @@ fn start_positions(
     Ok(tpl)
 }
 
-fn decode(message: &BorrowedMessage<'_>) -> std::result::Result<ConsumedRecord, PoisonPill> {
+/// A message, read: a reading, or a poison pill.
+enum Decoded {
+    Reading(ConsumedRecord),
+    Poison(PoisonPill),
+}
+
+fn decode(message: &BorrowedMessage<'_>) -> Decoded {
     let pill = |reason: String, bytes: &[u8]| PoisonPill {
         topic: message.topic().to_string(),
         partition: message.partition(),
@@ -721,10 +727,10 @@ fn decode(message: &BorrowedMessage<'_>) -> std::result::Result<ConsumedRecord, 
         value: message.payload().map(<[u8]>::to_vec),
     };
     let Some(value) = message.payload() else {
-        return Err(pill("null value".to_string(), &[]));
+        return Decoded::Poison(pill("null value".to_string(), &[]));
     };
     match Reading::from_json(value) {
-        Ok(reading) => Ok(ConsumedRecord {
+        Ok(reading) => Decoded::Reading(ConsumedRecord {
             topic: message.topic().to_string(),
             partition: message.partition(),
             offset: message.offset(),
@@ -735,7 +741,7 @@ fn decode(message: &BorrowedMessage<'_>) -> std::result::Result<ConsumedRecord, 
             timestamp_ms: message.timestamp().to_millis(),
             reading,
         }),
-        Err(reason) => Err(pill(format!("{reason} ({} bytes)", value.len()), value)),
+        Err(reason) => Decoded::Poison(pill(format!("{reason} ({} bytes)", value.len()), value)),
     }
 }
 
