@@ -68,14 +68,17 @@ pub enum Error {
     },
 
     /// Some messages could not be delivered before the timeout.
-    #[error("{failed} of {total} messages were not delivered: {first_error}")]
+    #[error(
+        "{} of {total} messages were not delivered: {}{}",
+        undelivered.len(),
+        undelivered.first().map_or("", String::as_str),
+        if undelivered.len() > 1 { format!(" (and {} more)", undelivered.len() - 1) } else { String::new() }
+    )]
     Delivery {
-        /// How many failed.
-        failed: usize,
         /// How many were sent.
         total: usize,
-        /// The first failure, to say why.
-        first_error: String,
+        /// Each message that was not delivered, and why.
+        undelivered: Vec<String>,
     },
 
     /// The embedded broker could not be started or found.

@@ -215,11 +215,10 @@ impl WeatherProducer {
                 None => errors.push(format!("{} (no delivery report within {wait:?})", reading)),
             }
         }
-        if let Some(first_error) = errors.first() {
+        if !errors.is_empty() {
             return Err(Error::Delivery {
-                failed: errors.len(),
                 total,
-                first_error: first_error.clone(),
+                undelivered: errors,
             });
         }
         Ok(Deliveries(delivered))
@@ -363,13 +362,13 @@ impl RawProducer {
                 None => errors.push("no delivery report before the timeout".to_string()),
             }
         }
-        match errors.first() {
-            Some(first_error) => Err(Error::Delivery {
-                failed: errors.len(),
+        if errors.is_empty() {
+            Ok(delivered)
+        } else {
+            Err(Error::Delivery {
                 total,
-                first_error: first_error.clone(),
-            }),
-            None => Ok(delivered),
+                undelivered: errors,
+            })
         }
     }
 }
@@ -388,9 +387,8 @@ pub fn produce_raw(
     producer.send(topic, key.map(str::as_bytes), value, &[])?;
     let delivered = producer.flush()?;
     delivered.first().copied().ok_or_else(|| Error::Delivery {
-        failed: 1,
         total: 1,
-        first_error: "no delivery report".to_string(),
+        undelivered: vec!["no delivery report".to_string()],
     })
 }
 

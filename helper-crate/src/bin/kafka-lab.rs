@@ -211,6 +211,11 @@ struct ConsumeArgs {
 fn main() {
     let cli = Cli::parse();
     if let Err(error) = run(cli) {
+        if let Some(kafka_lab::Error::Delivery { undelivered, .. }) = error.downcast_ref() {
+            for reading in undelivered {
+                eprintln!("not delivered: {reading}");
+            }
+        }
         eprintln!("error: {error:#}");
         let code = error
             .downcast_ref::<kafka_lab::Error>()
