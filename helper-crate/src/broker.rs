@@ -360,6 +360,7 @@ impl BrokerHandle {
             .ok_or_else(|| Error::BrokerUnreachable {
                 bootstrap: settings.bootstrap().to_string(),
                 waited: Duration::from_secs(1),
+                client_said: None,
             })?;
         let engine = Engine::from_env_or_installed()?;
         let broker = EmbeddedBroker::start(BrokerConfig::new(engine, listen).topic("weather", 1))?;

@@ -20,16 +20,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// Nothing answered at the bootstrap address within the timeout.
     #[error(
-        "no Kafka broker answered at {bootstrap} within {}s.\n  Start one with `kafka-lab broker` \
+        "no Kafka broker answered at {bootstrap} within {}s{}.\n  Start one with `kafka-lab broker` \
          (embedded), or `docker compose up -d` (Apache Kafka), or point KAFKA_BOOTSTRAP_SERVERS / -b \
          at a running broker.",
-        waited.as_secs_f32()
+        waited.as_secs_f32(),
+        client_said.as_deref().map_or(String::new(), |said| format!(" (the client's last error: {said})"))
     )]
     BrokerUnreachable {
         /// The bootstrap servers that were tried.
         bootstrap: String,
         /// How long we waited before giving up.
         waited: Duration,
+        /// The client's last connection error, e.g. a refused connection or a
+        /// failed SASL handshake, when it reported one.
+        client_said: Option<String>,
     },
 
     /// A setting, flag or argument is not valid; nothing was sent or written.
@@ -139,9 +143,18 @@ impl Error {
             ) => Error::BrokerUnreachable {
                 bootstrap: settings.bootstrap().to_string(),
                 waited: settings.timeout(),
+                client_said: None,
             },
             _ => Error::kafka(context, source),
         }
+    }
+
+    /// Adds the client's last connection error to a [`Error::BrokerUnreachable`].
+    pub fn with_client_said(mut self, said: Option<String>) -> Self {
+        if let Error::BrokerUnreachable { client_said, .. } = &mut self {
+            *client_said = said;
+        }
+        self
     }
 
     /// The process exit status for this error: 2 for bad usage or configuration

@@ -21,7 +21,12 @@ use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use std::sync::Mutex;
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
 use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use serde::Serialize;
 
@@ -106,7 +111,7 @@ pub fn cluster_metadata(
     let client = metadata_client(settings)?;
     let metadata = client
         .fetch_metadata(topic, settings.timeout())
-        .map_err(|e| Error::from_client(settings, "fetching metadata", e))?;
+        .map_err(|e| request_error(&client, settings, "fetching metadata", e))?;
     let cluster_id = client.client().fetch_cluster_id(settings.timeout());
 
     let brokers = metadata
@@ -285,14 +290,55 @@ pub fn validate_topic_name(topic: &str) -> Result<()> {
     Ok(())
 }
 
+/// Keeps the client's last error (connection refused, SASL handshake failed,
+/// ...), which librdkafka reports apart from the request that then times out.
+#[derive(Default)]
+pub(crate) struct LastError(Mutex<Option<String>>);
+
+impl LastError {
+    pub(crate) fn take(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|mut last| last.take())
+    }
+}
+
+impl ClientContext for LastError {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        if (level as i32) <= (RDKafkaLogLevel::Warning as i32) {
+            if let Ok(mut last) = self.0.lock() {
+                *last = Some(format!("{facility}: {message}"));
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = Some(format!("{error}: {reason}"));
+        }
+    }
+}
+
+impl ConsumerContext for LastError {}
+
 /// A consumer used only for metadata and watermark requests. Being a consumer
 /// with `allow.auto.create.topics=false`, asking about a missing topic never creates it.
-pub(crate) fn metadata_client(settings: &KafkaSettings) -> Result<BaseConsumer> {
+pub(crate) fn metadata_client(settings: &KafkaSettings) -> Result<BaseConsumer<LastError>> {
     settings
         .client_config()
         .set("allow.auto.create.topics", "false")
-        .create()
+        .create_with_context(LastError::default())
         .map_err(|e| Error::from_client(settings, "creating a metadata client", e))
+}
+
+/// The error for a failed request by `client`, with what the client last reported.
+fn request_error(
+    client: &BaseConsumer<LastError>,
+    settings: &KafkaSettings,
+    context: &str,
+    error: KafkaError,
+) -> Error {
+    // Error events wait in the client's queue until it is polled.
+    let _ = client.poll(Duration::ZERO);
+    Error::from_client(settings, context, error).with_client_said(client.context().take())
 }
 
 /// An admin client, after checking that a broker answers and that it is not
@@ -305,7 +351,7 @@ fn admin_client(
     let probe = metadata_client(settings)?;
     probe
         .fetch_metadata(None, settings.timeout())
-        .map_err(|e| Error::from_client(settings, "fetching metadata", e))?;
+        .map_err(|e| request_error(&probe, settings, "fetching metadata", e))?;
     let cluster_id = probe.client().fetch_cluster_id(settings.timeout());
     if cluster_id.is_some_and(|id| id.starts_with(MOCK_CLUSTER_ID_PREFIX)) {
         return Err(Error::Unsupported {
