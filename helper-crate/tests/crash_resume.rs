@@ -51,9 +51,15 @@ fn killed_consumer_resumes_and_the_csv_holds_each_reading_once() {
     let dir = temp_dir("crash");
     let csv = dir.join("kafka_log.csv");
     let group = fresh_group_id("crash");
+    // Static membership (KIP-345): a restarted consumer with the same
+    // group.instance.id takes the dead one's place. Without it, tansu 0.6 can
+    // leave the partition with a killed member and assign the new one nothing
+    // (measured: 120 s without progress after a kill during a rebalance).
+    let instance = format!("instance.id={group}-member");
     let consume = || -> Child {
         Command::new(kafka_lab_bin())
-            .args(["-b", broker.bootstrap(), "consume", "--group", &group])
+            .args(["-b", broker.bootstrap(), "-X", &format!("group.{instance}")])
+            .args(["consume", "--group", &group])
             .args(["--csv", csv.to_str().unwrap(), "--batch", "20"])
             .args(["--max", "1000000", "--timeout-ms", "90000"])
             .stdout(Stdio::null())
