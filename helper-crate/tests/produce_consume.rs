@@ -137,12 +137,7 @@ fn latest_group_reads_only_messages_produced_after_it_joined(engine: Engine) {
 fn committed_group_resumes_where_it_stopped_after_the_consumer_process_restarts(engine: Engine) {
     let broker = TestBroker::start(engine, &[("weather", 1)]);
     let settings = broker.settings();
-    produce_readings(
-        &settings,
-        "weather",
-        &WeatherGenerator::default_cities(3).take_readings(10),
-    )
-    .unwrap();
+    broker.produce("weather", 3, 10);
     let dir = temp_dir("resume");
     let group = fresh_group_id("resume");
     let run = |max: &str| {

@@ -12,8 +12,6 @@ use common::{describe, kafka_lab, kafka_lab_bin, temp_dir, TestBroker};
 use kafka_lab::broker::Engine;
 use kafka_lab::consume::fresh_group_id;
 use kafka_lab::csv_log::read_csv_log;
-use kafka_lab::produce::produce_readings;
-use kafka_lab::weather::WeatherGenerator;
 use kafka_lab::{offsets, topics};
 
 fn wait_for_rows(path: &std::path::Path, rows: usize) {
@@ -31,12 +29,7 @@ fn wait_for_rows(path: &std::path::Path, rows: usize) {
 fn sigterm_finishes_the_batch_commits_and_exits_0() {
     let broker = TestBroker::start(Engine::Tansu, &[("weather", 1)]);
     let settings = broker.settings();
-    produce_readings(
-        &settings,
-        "weather",
-        &WeatherGenerator::default_cities(21).take_readings(50),
-    )
-    .unwrap();
+    broker.produce("weather", 21, 50);
     let dir = temp_dir("sigterm-consume");
     let csv = dir.join("kafka_log.csv");
     let group = fresh_group_id("sigterm");
@@ -75,12 +68,7 @@ fn sigterm_finishes_the_batch_commits_and_exits_0() {
     );
 
     let stopped_at = Instant::now();
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let stderr = common::terminate(child);
     assert!(
         stopped_at.elapsed() < Duration::from_secs(5),
         "took {:?}",
@@ -107,16 +95,7 @@ fn a_missing_topic_is_named_and_not_created() {
         vec!["consume", "--topic", "nowhere"],
         vec!["offsets", "--topic", "nowhere"],
     ] {
-        let mut full = vec!["-b", broker.bootstrap()];
-        full.extend(args.iter());
-        let output = kafka_lab(&dir, &full);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(
-            output.status.code(),
-            Some(1),
-            "{args:?}: {}",
-            describe(&output)
-        );
+        let stderr = common::kafka_lab_fails(&dir, broker.bootstrap(), &args, 1);
         assert!(
             stderr.contains("topic 'nowhere' does not exist"),
             "{args:?}: {stderr}"

@@ -67,12 +67,7 @@ fn lab_runs_end_to_end_and_its_checks_pass(engine: Engine) {
 fn topics_list_shows_partitions_and_watermarks(engine: Engine) {
     let broker = TestBroker::start(engine, &[("weather", 1), ("preset", 3)]);
     let settings = broker.settings();
-    produce_readings(
-        &settings,
-        "weather",
-        &WeatherGenerator::default_cities(7).take_readings(4),
-    )
-    .unwrap();
+    broker.produce("weather", 7, 4);
 
     match engine {
         Engine::Tansu => {
@@ -211,21 +206,14 @@ fn an_unreachable_broker_is_reported_within_the_timeout() {
         vec!["offsets"],
     ] {
         let started = Instant::now();
-        let mut full = vec!["-b", address.as_str(), "--broker-timeout-ms", "2000"];
+        let mut full = vec!["--broker-timeout-ms", "2000"];
         full.extend(args.iter());
-        let output = kafka_lab(&dir, &full);
-        assert_eq!(
-            output.status.code(),
-            Some(1),
-            "{args:?}: {}",
-            describe(&output)
-        );
+        let stderr = common::kafka_lab_fails(&dir, &address, &full, 1);
         assert!(
             started.elapsed() < Duration::from_secs(6),
             "{args:?} took {:?}",
             started.elapsed()
         );
-        let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(&address), "{args:?}: {stderr}");
     }
     assert!(
@@ -262,16 +250,7 @@ fn bad_usage_exits_2_with_a_one_line_reason_and_writes_nothing() {
             "expected tansu or mock",
         ),
     ] {
-        let mut full = vec!["-b", address.as_str()];
-        full.extend(args.iter());
-        let output = kafka_lab(&dir, &full);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            describe(&output)
-        );
+        let stderr = common::kafka_lab_fails(&dir, &address, &args, 2);
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
     assert_eq!(
@@ -313,12 +292,7 @@ fn broker_command_stops_cleanly_on_sigterm(engine: Engine) {
     };
     assert_eq!(info.partitions.len(), 2, "--topic weather:2 was created");
 
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let stderr = common::terminate(child);
     assert!(
         stderr.contains(&format!("engine {engine}")) && stderr.contains(&listen),
         "{stderr}"

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use kafka_lab::broker::{find_tansu, EmbeddedBroker, Engine};
 use kafka_lab::config::KafkaSettings;
+use kafka_lab::produce::{produce_readings, Deliveries};
+use kafka_lab::weather::WeatherGenerator;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
 
@@ -43,6 +45,12 @@ impl TestBroker {
 
     pub fn bootstrap(&self) -> &str {
         self.broker.bootstrap()
+    }
+
+    /// Produces `count` readings of the default cities (generator `seed`) to `topic`.
+    pub fn produce(&self, topic: &str, seed: u64, count: usize) -> Deliveries {
+        let readings = WeatherGenerator::default_cities(seed).take_readings(count);
+        produce_readings(&self.settings(), topic, &readings).expect("readings are delivered")
     }
 }
 
@@ -172,4 +180,32 @@ pub fn read_raw(settings: &KafkaSettings, topic: &str, count: usize) -> Vec<RawM
         }
     }
     messages
+}
+
+/// Runs `kafka-lab -b BOOTSTRAP ARGS...` in `dir`, checks that it exits with
+/// `code`, and returns its stderr.
+pub fn kafka_lab_fails(dir: &Path, bootstrap: &str, args: &[&str], code: i32) -> String {
+    let mut full = vec!["-b", bootstrap];
+    full.extend(args);
+    let output = kafka_lab(dir, &full);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{args:?}: {}",
+        describe(&output)
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Sends SIGTERM to `child`, waits for it, checks that it exited 0, and returns
+/// its stderr.
+pub fn terminate(child: std::process::Child) -> String {
+    // SAFETY: kill(2) with a pid we spawned and a valid signal number.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let output = child.wait_with_output().expect("the child exits");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    stderr
 }
