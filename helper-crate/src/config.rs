@@ -259,6 +259,22 @@ mod tests {
     }
 
     #[test]
+    fn secured_cluster_settings_pass_through_to_librdkafka() {
+        // Built with SSL and SASL support: librdkafka accepts each protocol.
+        for protocol in ["SASL_PLAINTEXT", "SASL_SSL", "SSL"] {
+            let settings = KafkaSettings::new("broker:9093")
+                .with("security.protocol", protocol)
+                .with("sasl.mechanism", "SCRAM-SHA-512")
+                .with("sasl.username", "alice")
+                .with("sasl.password", "hunter2")
+                .with("ssl.endpoint.identification.algorithm", "https");
+            assert!(settings.validate().is_ok(), "{protocol}");
+            assert_eq!(settings.properties()["security.protocol"], protocol);
+            assert!(!settings.to_string().contains("hunter2"));
+        }
+    }
+
+    #[test]
     fn properties_file_is_read_like_kcat_f() {
         let dir = std::env::temp_dir().join(format!("kafka-lab-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
