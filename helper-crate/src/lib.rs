@@ -22,6 +22,7 @@
 //! | [`lab`] | the lab end to end: earliest vs latest | KafkaDemo, 04 | — |
 //! | `analysis` (feature `analysis`) | the saved stream in polars: stats, chart | 08 | — |
 //! | [`display`] | tables for the terminal and the notebook | all | — |
+//! | [`bench`] | throughput and latency, measured | — | `kafka-producer-perf-test.sh` |
 //! | [`broker`] | the embedded broker (tansu or librdkafka's mock) | all | `kcat -M` (mock) |
 //! | [`shutdown`] | stopping cleanly: finish the batch, flush, commit | — | Ctrl-C |
 //! | [`error`] | what can go wrong, and what to do about it | — | — |
@@ -56,6 +57,7 @@
 
 #[cfg(feature = "analysis")]
 pub mod analysis;
+pub mod bench;
 pub mod broker;
 pub mod config;
 pub mod consume;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use kafka_lab::bench::{self, BenchOptions};
 use kafka_lab::broker::{BrokerConfig, BrokerHandle, EmbeddedBroker, Engine, MockBroker};
 use kafka_lab::config::KafkaSettings;
 use kafka_lab::consume::{self, ConsumeOptions, StartFrom, WeatherConsumer};
@@ -121,6 +122,31 @@ enum Command {
         topic: String,
         #[arg(long)]
         group: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Producer and consumer throughput, and produce-to-consume latency
+    Bench {
+        /// Topic to use [default: a new kafka-lab-bench-<time> topic, deleted after]
+        #[arg(long)]
+        topic: Option<String>,
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: usize,
+        /// Bytes per message (at least 16: the latency run stamps the send time)
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+        /// Partitions of the new topic
+        #[arg(long, default_value_t = 1)]
+        partitions: i32,
+        /// Messages per second for the latency run (0 to skip it)
+        #[arg(long, default_value_t = 1000)]
+        latency_rate: u32,
+        /// Seconds of the latency run
+        #[arg(long, default_value_t = 10)]
+        latency_seconds: u64,
+        /// Also run kcat -P / kcat -C on the same broker and print the ratios
+        #[arg(long)]
+        compare_kcat: bool,
         #[arg(long)]
         json: bool,
     },
@@ -268,6 +294,53 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             more,
             csv,
         } => run_lab(&settings, topic, count, more, csv),
+        Command::Bench {
+            topic,
+            messages,
+            size,
+            partitions,
+            latency_rate,
+            latency_seconds,
+            compare_kcat,
+            json,
+        } => {
+            let created = topic.is_none();
+            let topic = topic.unwrap_or_else(|| {
+                format!(
+                    "kafka-lab-bench-{}",
+                    chrono::Utc::now().format("%Y%m%d%H%M%S")
+                )
+            });
+            if created {
+                topics::create_topic(&settings, &topic, partitions)?;
+            }
+            let options = BenchOptions {
+                messages,
+                size,
+                latency_rate,
+                latency_duration: Duration::from_secs(latency_seconds),
+                ..BenchOptions::new(&topic)
+            };
+            let report = bench::run_bench(&settings, &options, &mut |step| eprintln!("{step}"))
+                .and_then(|mut report| {
+                    if compare_kcat {
+                        eprintln!("kcat: the same {messages} messages");
+                        report.kcat = Some(bench::kcat_bench(&settings, &options)?);
+                    }
+                    Ok(report)
+                });
+            if created {
+                // Best effort: the figures matter more than the clean-up.
+                let _ = topics::delete_topic(&settings, &topic);
+            }
+            let report = report?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+            Ok(())
+        }
     }
 }
 

@@ -1,0 +1,515 @@
+//! Benchmarks: how fast a producer and a consumer move messages through a broker.
+//!
+//! Throughput is messages (and megabytes) per second for a large batch: the
+//! producer queues them all and waits for the last delivery report, the consumer
+//! reads them all back from the beginning. Latency is the time from `send` to the
+//! consumer's `poll` returning the message, measured at a steady moderate rate
+//! (each payload starts with its send time), reported as percentiles: the median
+//! (p50) says what is typical, p99 and p99.9 what the slowest messages saw.
+//!
+//! The throughput producer waits up to `linger.ms=20` to fill batches (small
+//! lingers cost throughput dearly on some brokers); the latency producer sends
+//! each message at once (`linger.ms=0`). Both use `acks=all`. Every figure
+//! printed is measured in the run that prints it.
+//!
+//! Kafka CLI equivalents: `kafka-producer-perf-test.sh`, `kafka-consumer-perf-test.sh`.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use serde::Serialize;
+
+use crate::config::KafkaSettings;
+use crate::display::{AsTable, Table};
+use crate::error::{Error, Result};
+use crate::topics;
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// The topic (it must exist; [`run_bench`] does not create it).
+    pub topic: String,
+    /// Messages for the throughput runs.
+    pub messages: usize,
+    /// Bytes per message.
+    pub size: usize,
+    /// Messages per second for the latency run.
+    pub latency_rate: u32,
+    /// Length of the latency run.
+    pub latency_duration: Duration,
+}
+
+impl BenchOptions {
+    /// 1,000,000 × 100 B, then 1,000 msg/s for 10 s.
+    pub fn new(topic: impl Into<String>) -> Self {
+        BenchOptions {
+            topic: topic.into(),
+            messages: 1_000_000,
+            size: 100,
+            latency_rate: 1_000,
+            latency_duration: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One throughput figure.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Throughput {
+    /// Messages moved.
+    pub messages: usize,
+    /// Seconds it took.
+    pub seconds: f64,
+    /// Messages per second.
+    pub messages_per_second: f64,
+    /// Megabytes (10^6 bytes of payload) per second.
+    pub megabytes_per_second: f64,
+}
+
+impl Throughput {
+    /// The figure for `messages` of `size` bytes in `elapsed`.
+    pub fn new(messages: usize, size: usize, elapsed: Duration) -> Self {
+        let seconds = elapsed.as_secs_f64().max(1e-9);
+        Throughput {
+            messages,
+            seconds,
+            messages_per_second: messages as f64 / seconds,
+            megabytes_per_second: (messages * size) as f64 / seconds / 1e6,
+        }
+    }
+}
+
+/// Produce-to-consume latency percentiles, in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Latency {
+    /// Messages measured.
+    pub messages: usize,
+    /// Median.
+    pub p50_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// 99.9th percentile.
+    pub p999_ms: f64,
+    /// Slowest.
+    pub max_ms: f64,
+}
+
+impl Latency {
+    /// Percentiles of `samples` (milliseconds); `None` for no samples.
+    pub fn from_samples(mut samples: Vec<f64>) -> Option<Self> {
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1]
+        };
+        Some(Latency {
+            messages: samples.len(),
+            p50_ms: at(0.50),
+            p99_ms: at(0.99),
+            p999_ms: at(0.999),
+            max_ms: samples[samples.len() - 1],
+        })
+    }
+}
+
+/// Everything one bench run measured.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BenchReport {
+    /// The broker.
+    pub bootstrap: String,
+    /// The topic.
+    pub topic: String,
+    /// Bytes per message.
+    pub size: usize,
+    /// Producing all messages, until the last delivery report.
+    pub produce: Throughput,
+    /// Consuming them all back from the beginning.
+    pub consume: Throughput,
+    /// Produce-to-consume latency at a steady rate.
+    pub latency: Option<Latency>,
+    /// kcat on the same broker, when compared.
+    pub kcat: Option<KcatFigures>,
+}
+
+/// Runs the throughput and latency measurements against `options.topic`.
+pub fn run_bench(
+    settings: &KafkaSettings,
+    options: &BenchOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<BenchReport> {
+    let info = topics::describe_topic(settings, &options.topic)?;
+    let start_offsets: Vec<(i32, i64)> = info
+        .partitions
+        .iter()
+        .map(|p| (p.partition, p.high.unwrap_or(0)))
+        .collect();
+
+    progress(&format!(
+        "producing {} messages of {} B to '{}'",
+        options.messages, options.size, options.topic
+    ));
+    let producer = bench_producer(settings, "20")?;
+    let payload = vec![b'x'; options.size.max(16)];
+    let started = Instant::now();
+    for _ in 0..options.messages {
+        send_waiting_for_room(&producer, settings, &options.topic, &payload)?;
+    }
+    producer
+        .flush(settings.timeout() * 6)
+        .map_err(|e| Error::from_client(settings, "flushing the bench producer", e))?;
+    let produce = Throughput::new(options.messages, payload.len(), started.elapsed());
+    let failed = producer.context().failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        return Err(Error::Delivery {
+            total: options.messages,
+            undelivered: vec![format!("{failed} bench messages failed delivery")],
+        });
+    }
+
+    // What is there to read back: a broker with a small retention (the mock
+    // engine keeps about 40,000 of these) has already dropped the oldest.
+    let after = topics::describe_topic(settings, &options.topic)?;
+    let read_from: Vec<(i32, i64)> = after
+        .partitions
+        .iter()
+        .map(|p| {
+            let start = start_offsets
+                .iter()
+                .find(|(partition, _)| *partition == p.partition)
+                .map_or(0, |(_, offset)| *offset);
+            (p.partition, p.low.unwrap_or(0).max(start))
+        })
+        .collect();
+    let expected: i64 = after
+        .partitions
+        .iter()
+        .zip(&read_from)
+        .map(|(p, (_, from))| p.high.unwrap_or(0) - from)
+        .sum();
+    let expected = expected.max(0) as usize;
+    progress(&format!("consuming them back ({expected} still stored)"));
+    let consumer = bench_consumer(settings, &options.topic, &read_from)?;
+    let started = Instant::now();
+    let mut read = 0;
+    let mut idle_since = Instant::now();
+    while read < expected {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(_)) => {
+                read += 1;
+                idle_since = Instant::now();
+            }
+            Some(Err(_)) | None if idle_since.elapsed() > settings.timeout() => {
+                return Err(Error::Config(format!(
+                    "bench: only {read} of {expected} messages came back within {:?} of the last one",
+                    settings.timeout()
+                )))
+            }
+            _ => {}
+        }
+    }
+    let consume = Throughput::new(read, payload.len(), started.elapsed());
+
+    let latency = if options.latency_rate > 0 && !options.latency_duration.is_zero() {
+        progress(&format!(
+            "latency: {} msg/s for {:?}",
+            options.latency_rate, options.latency_duration
+        ));
+        measure_latency(settings, options)?
+    } else {
+        None
+    };
+    Ok(BenchReport {
+        bootstrap: settings.bootstrap().to_string(),
+        topic: options.topic.clone(),
+        size: payload.len(),
+        produce,
+        consume,
+        latency,
+        kcat: None,
+    })
+}
+
+/// Sends at a steady rate, each payload stamped with its send time, while a
+/// consumer positioned at the end reads them and records the delays.
+fn measure_latency(settings: &KafkaSettings, options: &BenchOptions) -> Result<Option<Latency>> {
+    // No lingering here: each message goes out at once, as latency-sensitive
+    // producers are configured.
+    let producer = &bench_producer(settings, "0")?;
+    let info = topics::describe_topic(settings, &options.topic)?;
+    let ends: Vec<(i32, i64)> = info
+        .partitions
+        .iter()
+        .map(|p| (p.partition, p.high.unwrap_or(0)))
+        .collect();
+    let consumer = bench_consumer(settings, &options.topic, &ends)?;
+    let total = (f64::from(options.latency_rate) * options.latency_duration.as_secs_f64()) as usize;
+    let interval = Duration::from_secs_f64(1.0 / f64::from(options.latency_rate));
+    let mut payload = vec![b'x'; options.size.max(16)];
+    let mut samples = Vec::with_capacity(total);
+    let started = Instant::now();
+    let mut sent = 0;
+    let deadline = started + options.latency_duration + settings.timeout();
+    while samples.len() < total && Instant::now() < deadline {
+        let due = started + interval.mul_f64(sent as f64);
+        if sent < total && Instant::now() >= due {
+            payload[..16].copy_from_slice(&now_nanos().to_le_bytes());
+            send_waiting_for_room(producer, settings, &options.topic, &payload)?;
+            producer.poll(Duration::ZERO);
+            sent += 1;
+            continue;
+        }
+        if let Some(Ok(message)) = consumer.poll(Duration::from_micros(200)) {
+            if let Some(stamp) = message.payload().and_then(|p| p.get(..16)) {
+                let sent_at = u128::from_le_bytes(stamp.try_into().unwrap_or([0; 16]));
+                samples.push(now_nanos().saturating_sub(sent_at) as f64 / 1e6);
+            }
+        }
+        producer.poll(Duration::ZERO);
+    }
+    Ok(Latency::from_samples(samples))
+}
+
+fn now_nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// Counts failed deliveries: a benchmark that lost messages must say so.
+#[derive(Default)]
+struct FailureCount {
+    failed: AtomicUsize,
+}
+
+impl ClientContext for FailureCount {}
+
+impl ProducerContext for FailureCount {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if result.is_err() {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn bench_producer(settings: &KafkaSettings, linger_ms: &str) -> Result<BaseProducer<FailureCount>> {
+    let timeout_ms = (settings.timeout() * 6).as_millis().to_string();
+    settings
+        .client_config_with_defaults(&[
+            ("linger.ms", linger_ms),
+            ("acks", "all"),
+            ("queue.buffering.max.messages", "1000000"),
+            ("message.timeout.ms", &timeout_ms),
+        ])
+        .create_with_context(FailureCount::default())
+        .map_err(|e| Error::from_client(settings, "creating the bench producer", e))
+}
+
+fn send_waiting_for_room(
+    producer: &BaseProducer<FailureCount>,
+    settings: &KafkaSettings,
+    topic: &str,
+    payload: &[u8],
+) -> Result<()> {
+    loop {
+        match producer.send(BaseRecord::<(), [u8]>::to(topic).payload(payload)) {
+            Ok(()) => return Ok(()),
+            Err((e, _))
+                if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
+            {
+                producer.poll(Duration::from_millis(10));
+            }
+            Err((e, _)) => return Err(Error::from_client(settings, "bench send", e)),
+        }
+    }
+}
+
+fn bench_consumer(
+    settings: &KafkaSettings,
+    topic: &str,
+    start: &[(i32, i64)],
+) -> Result<BaseConsumer> {
+    let consumer: BaseConsumer = settings
+        .client_config_with_defaults(&[
+            ("fetch.wait.max.ms", "10"),
+            ("auto.offset.reset", "earliest"),
+        ])
+        .set("group.id", crate::consume::fresh_group_id("bench"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| Error::from_client(settings, "creating the bench consumer", e))?;
+    let mut tpl = TopicPartitionList::new();
+    for (partition, offset) in start {
+        tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+            .map_err(|e| Error::kafka("bench assignment", e))?;
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| Error::from_client(settings, "bench assignment", e))?;
+    Ok(consumer)
+}
+
+/// kcat's throughput on the same broker, topic, message size and count: both
+/// tools sit on librdkafka, so the ratio shows what the crate itself costs.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct KcatFigures {
+    /// `kcat -P` from a file of the same messages.
+    pub produce: Throughput,
+    /// `kcat -C -e` reading them back.
+    pub consume: Throughput,
+}
+
+/// Runs `kcat -P` and `kcat -C -e` with the bench's count and size.
+pub fn kcat_bench(settings: &KafkaSettings, options: &BenchOptions) -> Result<KcatFigures> {
+    let size = options.size.max(16);
+    let file = std::env::temp_dir().join(format!("kafka-lab-kcat-{}.txt", std::process::id()));
+    let mut lines = Vec::with_capacity(options.messages * (size + 1));
+    for _ in 0..options.messages {
+        lines.extend(std::iter::repeat_n(b'x', size));
+        lines.push(b'\n');
+    }
+    std::fs::write(&file, &lines).map_err(|e| Error::io(&file, e))?;
+    let start = topics::describe_topic(settings, &options.topic)?
+        .partitions
+        .first()
+        .and_then(|p| p.high)
+        .unwrap_or(0);
+
+    let kcat = |args: &[&str]| -> Result<Duration> {
+        let started = Instant::now();
+        let output = std::process::Command::new("kcat")
+            .args(["-b", settings.bootstrap(), "-q"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .map_err(|e| {
+                Error::Config(format!(
+                    "kcat could not be run ({e}): install it (scripts/setup.sh)"
+                ))
+            })?;
+        if !output.status.success() {
+            return Err(Error::Config(format!(
+                "kcat failed: {}(Debian's kcat talks to the mock engine, not to tansu)",
+                String::from_utf8_lossy(&output.stderr)
+            )));
+        }
+        Ok(started.elapsed())
+    };
+    let file_arg = file.to_string_lossy().to_string();
+    let produced = kcat(&[
+        "-P",
+        "-t",
+        &options.topic,
+        "-X",
+        "linger.ms=20",
+        "-X",
+        "acks=all",
+        "-l",
+        &file_arg,
+    ]);
+    let _ = std::fs::remove_file(&file);
+    let produce = Throughput::new(options.messages, size, produced?);
+
+    let after = topics::describe_topic(settings, &options.topic)?;
+    let partition = after.partitions.first();
+    let low = partition.and_then(|p| p.low).unwrap_or(0).max(start);
+    let expected = (partition.and_then(|p| p.high).unwrap_or(0) - low).max(0) as usize;
+    let consumed = kcat(&[
+        "-C",
+        "-t",
+        &options.topic,
+        "-p",
+        "0",
+        "-o",
+        &low.to_string(),
+        "-e",
+        "-c",
+        &expected.to_string(),
+    ])?;
+    Ok(KcatFigures {
+        produce,
+        consume: Throughput::new(expected, size, consumed),
+    })
+}
+
+impl AsTable for BenchReport {
+    fn as_table(&self) -> Table {
+        let mut table = Table::new(&["measure", "messages", "seconds", "msg/s", "MB/s"])
+            .with_title(format!(
+                "kafka-lab bench: {} × {} B on '{}' at {}",
+                self.produce.messages, self.size, self.topic, self.bootstrap
+            ));
+        let mut rows = vec![("produce", self.produce), ("consume", self.consume)];
+        if let Some(kcat) = &self.kcat {
+            rows.push(("kcat -P", kcat.produce));
+            rows.push(("kcat -C", kcat.consume));
+        }
+        for (name, t) in rows {
+            table.push_row(vec![
+                name.to_string(),
+                t.messages.to_string(),
+                format!("{:.2}", t.seconds),
+                format!("{:.0}", t.messages_per_second),
+                format!("{:.1}", t.megabytes_per_second),
+            ]);
+        }
+        if let Some(kcat) = &self.kcat {
+            table.push_row(vec![
+                "ratio crate ÷ kcat".to_string(),
+                String::new(),
+                String::new(),
+                format!(
+                    "{:.2} produce, {:.2} consume",
+                    self.produce.messages_per_second / kcat.produce.messages_per_second,
+                    self.consume.messages_per_second / kcat.consume.messages_per_second
+                ),
+                String::new(),
+            ]);
+        }
+        table.footer = Some(match &self.latency {
+            Some(l) => format!(
+                "latency over {} messages: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+                l.messages, l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms
+            ),
+            None => "latency not measured".to_string(),
+        });
+        table
+    }
+}
+
+crate::shown_as_table!(BenchReport);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_the_right_samples() {
+        let samples: Vec<f64> = (1..=1000).map(f64::from).collect();
+        let l = Latency::from_samples(samples).unwrap();
+        assert_eq!(
+            (l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms),
+            (500.0, 990.0, 999.0, 1000.0)
+        );
+        assert_eq!(Latency::from_samples(vec![]), None);
+        assert_eq!(Latency::from_samples(vec![3.0]).unwrap().p999_ms, 3.0);
+    }
+
+    #[test]
+    fn throughput_divides_by_time() {
+        let t = Throughput::new(1000, 100, Duration::from_millis(500));
+        assert_eq!(
+            (t.messages_per_second, t.megabytes_per_second),
+            (2000.0, 0.2)
+        );
+    }
+}

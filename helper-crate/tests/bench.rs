@@ -1,0 +1,50 @@
+//! `kafka-lab bench` as a smoke test: it completes and its counts match. Timings
+//! are printed, never asserted (the full benchmark is `kafka-lab bench`).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{describe, kafka_lab, temp_dir, TestBroker};
+use kafka_lab::bench::{run_bench, BenchOptions};
+use kafka_lab::broker::Engine;
+
+on_both_engines!(bench_of_10000_messages_completes_with_matching_counts);
+
+fn bench_of_10000_messages_completes_with_matching_counts(engine: Engine) {
+    let broker = TestBroker::start(engine, &[("bench", 1)]);
+    let options = BenchOptions {
+        messages: 10_000,
+        latency_rate: 200,
+        latency_duration: Duration::from_secs(2),
+        ..BenchOptions::new("bench")
+    };
+    let report = run_bench(&broker.settings(), &options, &mut |_| {}).unwrap();
+    eprintln!("{report}");
+    assert_eq!(report.produce.messages, 10_000);
+    assert_eq!(report.consume.messages, 10_000);
+    let latency = report.latency.expect("latency was measured");
+    assert_eq!(latency.messages, 400);
+    assert!(latency.p50_ms <= latency.p99_ms && latency.p99_ms <= latency.max_ms);
+
+    // The CLI's JSON carries the same shape.
+    let output = kafka_lab(
+        &temp_dir("bench-json"),
+        &[
+            "-b",
+            broker.bootstrap(),
+            "bench",
+            "--topic",
+            "bench",
+            "--messages",
+            "1000",
+        ]
+        .into_iter()
+        .chain(["--latency-rate", "0", "--json"])
+        .collect::<Vec<_>>(),
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["produce"]["messages"], 1000);
+    assert_eq!(json["consume"]["messages"], 1000);
+}
