@@ -28,7 +28,7 @@ use serde::Serialize;
 use crate::config::KafkaSettings;
 use crate::display::{AsTable, Table};
 use crate::error::{Error, Result};
-use crate::topics;
+use crate::offsets;
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -144,12 +144,7 @@ pub fn run_bench(
     options: &BenchOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<BenchReport> {
-    let info = topics::describe_topic(settings, &options.topic)?;
-    let start_offsets: Vec<(i32, i64)> = info
-        .partitions
-        .iter()
-        .map(|p| (p.partition, p.high.unwrap_or(0)))
-        .collect();
+    let start_offsets = high_watermarks(settings, &options.topic)?;
 
     progress(&format!(
         "producing {} messages of {} B to '{}'",
@@ -175,24 +170,18 @@ pub fn run_bench(
 
     // What is there to read back: a broker with a small retention (the mock
     // engine keeps about 40,000 of these) has already dropped the oldest.
-    let after = topics::describe_topic(settings, &options.topic)?;
-    let read_from: Vec<(i32, i64)> = after
-        .partitions
-        .iter()
-        .map(|p| {
-            let start = start_offsets
-                .iter()
-                .find(|(partition, _)| *partition == p.partition)
-                .map_or(0, |(_, offset)| *offset);
-            (p.partition, p.low.unwrap_or(0).max(start))
-        })
-        .collect();
-    let expected: i64 = after
-        .partitions
-        .iter()
-        .zip(&read_from)
-        .map(|(p, (_, from))| p.high.unwrap_or(0) - from)
-        .sum();
+    // Read from where the producer started, or from the oldest message still
+    // stored if the broker already dropped some.
+    let mut read_from = Vec::new();
+    let mut expected = 0;
+    for (partition, low, high) in offsets::watermarks(settings, &options.topic)? {
+        let start = start_offsets
+            .iter()
+            .find(|(p, _)| *p == partition)
+            .map_or(0, |(_, offset)| *offset);
+        read_from.push((partition, low.max(start)));
+        expected += high - low.max(start);
+    }
     let expected = expected.max(0) as usize;
     progress(&format!("consuming them back ({expected} still stored)"));
     let consumer = bench_consumer(settings, &options.topic, &read_from)?;
@@ -242,13 +231,11 @@ fn measure_latency(settings: &KafkaSettings, options: &BenchOptions) -> Result<O
     // No lingering here: each message goes out at once, as latency-sensitive
     // producers are configured.
     let producer = &bench_producer(settings, "0")?;
-    let info = topics::describe_topic(settings, &options.topic)?;
-    let ends: Vec<(i32, i64)> = info
-        .partitions
-        .iter()
-        .map(|p| (p.partition, p.high.unwrap_or(0)))
-        .collect();
-    let consumer = bench_consumer(settings, &options.topic, &ends)?;
+    let consumer = bench_consumer(
+        settings,
+        &options.topic,
+        &high_watermarks(settings, &options.topic)?,
+    )?;
     let total = (f64::from(options.latency_rate) * options.latency_duration.as_secs_f64()) as usize;
     let interval = Duration::from_secs_f64(1.0 / f64::from(options.latency_rate));
     let mut payload = vec![b'x'; options.size.max(16)];
@@ -274,6 +261,14 @@ fn measure_latency(settings: &KafkaSettings, options: &BenchOptions) -> Result<O
         producer.poll(Duration::ZERO);
     }
     Ok(Latency::from_samples(samples))
+}
+
+/// (partition, high watermark) for every partition of `topic`.
+fn high_watermarks(settings: &KafkaSettings, topic: &str) -> Result<Vec<(i32, i64)>> {
+    Ok(offsets::watermarks(settings, topic)?
+        .into_iter()
+        .map(|(partition, _, high)| (partition, high))
+        .collect())
 }
 
 fn now_nanos() -> u128 {
@@ -377,11 +372,10 @@ pub fn kcat_bench(settings: &KafkaSettings, options: &BenchOptions) -> Result<Kc
         lines.push(b'\n');
     }
     std::fs::write(&file, &lines).map_err(|e| Error::io(&file, e))?;
-    let start = topics::describe_topic(settings, &options.topic)?
-        .partitions
-        .first()
-        .and_then(|p| p.high)
-        .unwrap_or(0);
+    // kcat is compared on partition 0, the bench topic's only partition by default.
+    let partition_0 = |marks: Vec<(i32, i64, i64)>| marks.into_iter().find(|(p, _, _)| *p == 0);
+    let start =
+        partition_0(offsets::watermarks(settings, &options.topic)?).map_or(0, |(_, _, high)| high);
 
     let kcat = |args: &[&str]| -> Result<Duration> {
         let started = Instant::now();
@@ -419,10 +413,10 @@ pub fn kcat_bench(settings: &KafkaSettings, options: &BenchOptions) -> Result<Kc
     let _ = std::fs::remove_file(&file);
     let produce = Throughput::new(options.messages, size, produced?);
 
-    let after = topics::describe_topic(settings, &options.topic)?;
-    let partition = after.partitions.first();
-    let low = partition.and_then(|p| p.low).unwrap_or(0).max(start);
-    let expected = (partition.and_then(|p| p.high).unwrap_or(0) - low).max(0) as usize;
+    let (_, low, high) =
+        partition_0(offsets::watermarks(settings, &options.topic)?).unwrap_or_default();
+    let low = low.max(start);
+    let expected = (high - low).max(0) as usize;
     let consumed = kcat(&[
         "-C",
         "-t",
