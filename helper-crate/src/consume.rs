@@ -140,6 +140,10 @@ pub struct ConsumeOptions {
     /// A topic for poison pills: their original bytes go there, with headers
     /// naming the error and where they came from, before their offsets are committed.
     pub dead_letter: Option<String>,
+    /// Keep every reading in the [`ConsumeReport`] (to show or check them). A
+    /// long-running reader that only streams rows (the CLI) turns this off, so its
+    /// memory stays bounded by one batch.
+    pub keep_records: bool,
 }
 
 impl ConsumeOptions {
@@ -156,6 +160,7 @@ impl ConsumeOptions {
             stop_at_end: true,
             commit: false,
             dead_letter: None,
+            keep_records: true,
         }
     }
 
@@ -549,7 +554,7 @@ impl WeatherConsumer {
             ..ConsumeReport::default()
         };
         loop {
-            let read = report.records.len() + report.poison.len();
+            let read = report.read + report.poison.len();
             let remaining_time = deadline.saturating_duration_since(Instant::now());
             if read >= self.options.max_messages {
                 report.stopped = StopReason::MaxMessages;
@@ -576,7 +581,10 @@ impl WeatherConsumer {
             for (partition, offset) in self.commit(&batch)? {
                 report.committed.insert(partition, offset);
             }
-            report.records.extend(batch.records);
+            report.read += batch.records.len();
+            if self.options.keep_records {
+                report.records.extend(batch.records);
+            }
             report.poison.extend(batch.poison);
             if batch.reached_end {
                 report.stopped = StopReason::EndOfPartitions;
@@ -792,7 +800,9 @@ pub struct ConsumeReport {
     pub group: Option<String>,
     /// Where it started.
     pub from: Option<StartFrom>,
-    /// Readings, in the order read.
+    /// Readings read.
+    pub read: usize,
+    /// Readings, in the order read (empty unless the options keep them).
     pub records: Vec<ConsumedRecord>,
     /// Poison pills skipped.
     pub poison: Vec<PoisonPill>,
@@ -815,7 +825,7 @@ pub struct ConsumeReport {
 impl ConsumeReport {
     /// How many readings were read.
     pub fn count(&self) -> usize {
-        self.records.len()
+        self.read
     }
 
     /// The offsets read, in order.
@@ -833,7 +843,7 @@ impl ConsumeReport {
         format!(
             "read {} reading(s), skipped {} poison pill(s) ({} dead-lettered), wrote {} new CSV row(s) \
              ({} already there), committed {}, stopped: {}",
-            self.records.len(),
+            self.read,
             self.poison.len(),
             self.dead_lettered,
             self.csv_written,

@@ -459,10 +459,14 @@ fn run_topics(settings: &KafkaSettings, action: TopicsAction) -> anyhow::Result<
 
 fn run_consume(settings: &KafkaSettings, args: ConsumeArgs) -> anyhow::Result<()> {
     let from: StartFrom = args.from.parse()?;
-    let mut options = ConsumeOptions::new(&args.topic)
-        .from(from)
-        .max(args.max)
-        .timeout(Duration::from_millis(args.timeout_ms));
+    // Rows are printed and written as they arrive; the report need not keep them.
+    let mut options = ConsumeOptions {
+        keep_records: false,
+        ..ConsumeOptions::new(&args.topic)
+            .from(from)
+            .max(args.max)
+            .timeout(Duration::from_millis(args.timeout_ms))
+    };
     if !args.no_group {
         let group = args
             .group
