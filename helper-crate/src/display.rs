@@ -44,12 +44,6 @@ impl Table {
         self
     }
 
-    /// Sets the footer.
-    pub fn with_footer(mut self, footer: impl Into<String>) -> Self {
-        self.footer = Some(footer.into());
-        self
-    }
-
     /// Adds a row.
     pub fn push_row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);

@@ -13,8 +13,6 @@
 //! Kafka CLI equivalent: `kafka-consumer-groups.sh --describe --group G`
 //! (CURRENT-OFFSET, LOG-END-OFFSET, LAG); kcat: `kcat -Q` for offsets by time.
 
-use std::time::Duration;
-
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde::Serialize;
@@ -198,28 +196,6 @@ fn group_reader(settings: &KafkaSettings, group: &str) -> Result<BaseConsumer> {
         .set("allow.auto.create.topics", "false")
         .create()
         .map_err(|e| Error::from_client(settings, "creating a consumer", e))
-}
-
-/// Gives the broker a moment to make committed offsets visible, polling until
-/// `partition`'s committed offset equals `expected` or the timeout passes.
-pub fn wait_for_commit(
-    settings: &KafkaSettings,
-    group: &str,
-    topic: &str,
-    partition: i32,
-    expected: i64,
-) -> Result<bool> {
-    let deadline = std::time::Instant::now() + settings.timeout();
-    loop {
-        let committed = committed_offsets(settings, group, topic)?;
-        if committed.contains(&(partition, Some(expected))) {
-            return Ok(true);
-        }
-        if std::time::Instant::now() >= deadline {
-            return Ok(false);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 impl AsTable for OffsetsReport {
