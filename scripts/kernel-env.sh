@@ -13,6 +13,8 @@ export LD_LIBRARY_PATH="$(rustc --print target-libdir)${LD_LIBRARY_PATH:+:$LD_LI
 printf '\n==> cargo build --release (kafka-lab)\n'
 cargo build --release --bin kafka-lab
 kafka_lab="$PWD/target/release/kafka-lab"
+# Chapter 07 runs kafka-lab as a child process (consumers that crash).
+export KAFKA_LAB_BIN="$kafka_lab"
 
 # ensure_broker LOG: uses the broker at $KAFKA_BOOTSTRAP_SERVERS (default
 # 127.0.0.1:9092) if one answers; else starts the embedded broker there (data in

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what kafka-lab needs on a fresh Debian/Ubuntu machine, once:
-#   - C toolchain and libraries for librdkafka (cmake, OpenSSL, SASL, zlib) and kcat
+#   - C toolchain and libraries for librdkafka (cmake, OpenSSL, SASL, zlib, curl headers) and kcat
 #   - the tansu broker (cargo install, into ~/.cache/kafka-lab/tansu)
 #   - a Python venv with the tools the checks use (~/.cache/kafka-lab/venv)
 # Safe to re-run: each step is skipped when its result is already there.
@@ -8,7 +8,9 @@ set -euo pipefail
 
 CACHE="${KAFKA_LAB_CACHE:-$HOME/.cache/kafka-lab}"
 TANSU_VERSION="0.6.0"
-APT_PACKAGES=(cmake build-essential pkg-config libssl-dev libsasl2-dev zlib1g-dev kcat python3-venv)
+# libcurl4-openssl-dev: librdkafka 2.12's conf.c includes <curl/curl.h> whenever
+# its config.h defines WITH_OAUTHBEARER_OIDC, which a cmake build does even as 0.
+APT_PACKAGES=(cmake build-essential pkg-config libssl-dev libsasl2-dev zlib1g-dev libcurl4-openssl-dev kcat python3-venv)
 
 step() { printf '\n==> %s\n' "$*"; }
 

@@ -29,6 +29,30 @@ use crate::config::KafkaSettings;
 use crate::display::{AsTable, Table};
 use crate::error::{Error, Result};
 use crate::offsets;
+use crate::produce::send_making_room;
+
+/// What a bench run reports while it works: a new phase, or how far the
+/// current phase has come (for a progress bar).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress<'a> {
+    /// A phase starts.
+    Phase(&'a str),
+    /// `done` of `total` messages of the current phase.
+    Step {
+        /// Messages done.
+        done: usize,
+        /// Messages in the phase.
+        total: usize,
+    },
+}
+
+/// Calls `progress` about every percent of `total`.
+fn step(progress: &mut dyn FnMut(Progress<'_>), done: usize, total: usize) {
+    let every = (total / 100).max(1);
+    if done.is_multiple_of(every) || done == total {
+        progress(Progress::Step { done, total });
+    }
+}
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -134,27 +158,28 @@ pub struct BenchReport {
     pub consume: Throughput,
     /// Produce-to-consume latency at a steady rate.
     pub latency: Option<Latency>,
-    /// kcat on the same broker, when compared.
-    pub kcat: Option<KcatFigures>,
+    /// Other clients on the same broker, same topic and messages, when compared.
+    pub peers: Vec<PeerFigures>,
 }
 
 /// Runs the throughput and latency measurements against `options.topic`.
 pub fn run_bench(
     settings: &KafkaSettings,
     options: &BenchOptions,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<BenchReport> {
     let start_offsets = high_watermarks(settings, &options.topic)?;
 
-    progress(&format!(
+    progress(Progress::Phase(&format!(
         "producing {} messages of {} B to '{}'",
         options.messages, options.size, options.topic
-    ));
+    )));
     let producer = bench_producer(settings, "20")?;
     let payload = vec![b'x'; options.size.max(16)];
     let started = Instant::now();
-    for _ in 0..options.messages {
+    for sent in 1..=options.messages {
         send_waiting_for_room(&producer, settings, &options.topic, &payload)?;
+        step(progress, sent, options.messages);
     }
     producer
         .flush(settings.timeout() * 6)
@@ -183,7 +208,9 @@ pub fn run_bench(
         expected += high - low.max(start);
     }
     let expected = expected.max(0) as usize;
-    progress(&format!("consuming them back ({expected} still stored)"));
+    progress(Progress::Phase(&format!(
+        "consuming them back ({expected} still stored)"
+    )));
     let consumer = bench_consumer(settings, &options.topic, &read_from)?;
     let started = Instant::now();
     let mut read = 0;
@@ -193,6 +220,7 @@ pub fn run_bench(
             Some(Ok(_)) => {
                 read += 1;
                 idle_since = Instant::now();
+                step(progress, read, expected);
             }
             Some(Err(_)) | None if idle_since.elapsed() > settings.timeout() => {
                 return Err(Error::Config(format!(
@@ -206,11 +234,11 @@ pub fn run_bench(
     let consume = Throughput::new(read, payload.len(), started.elapsed());
 
     let latency = if options.latency_rate > 0 && !options.latency_duration.is_zero() {
-        progress(&format!(
+        progress(Progress::Phase(&format!(
             "latency: {} msg/s for {:?}",
             options.latency_rate, options.latency_duration
-        ));
-        measure_latency(settings, options)?
+        )));
+        measure_latency(settings, options, progress)?
     } else {
         None
     };
@@ -221,13 +249,17 @@ pub fn run_bench(
         produce,
         consume,
         latency,
-        kcat: None,
+        peers: Vec::new(),
     })
 }
 
 /// Sends at a steady rate, each payload stamped with its send time, while a
 /// consumer positioned at the end reads them and records the delays.
-fn measure_latency(settings: &KafkaSettings, options: &BenchOptions) -> Result<Option<Latency>> {
+fn measure_latency(
+    settings: &KafkaSettings,
+    options: &BenchOptions,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Option<Latency>> {
     // No lingering here: each message goes out at once, as latency-sensitive
     // producers are configured.
     let producer = &bench_producer(settings, "0")?;
@@ -256,6 +288,7 @@ fn measure_latency(settings: &KafkaSettings, options: &BenchOptions) -> Result<O
             if let Some(stamp) = message.payload().and_then(|p| p.get(..16)) {
                 let sent_at = u128::from_le_bytes(stamp.try_into().unwrap_or([0; 16]));
                 samples.push(now_nanos().saturating_sub(sent_at) as f64 / 1e6);
+                step(progress, samples.len(), total);
             }
         }
         producer.poll(Duration::ZERO);
@@ -314,17 +347,10 @@ fn send_waiting_for_room(
     topic: &str,
     payload: &[u8],
 ) -> Result<()> {
-    loop {
-        match producer.send(BaseRecord::<(), [u8]>::to(topic).payload(payload)) {
-            Ok(()) => return Ok(()),
-            Err((e, _))
-                if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
-            {
-                producer.poll(Duration::from_millis(10));
-            }
-            Err((e, _)) => return Err(Error::from_client(settings, "bench send", e)),
-        }
-    }
+    let record = BaseRecord::<(), [u8]>::to(topic).payload(payload);
+    // The bench fills the queue on purpose: wait for room as long as it takes.
+    send_making_room(producer, record, None)
+        .map_err(|e| Error::from_client(settings, "bench send", e))
 }
 
 fn bench_consumer(
@@ -352,18 +378,21 @@ fn bench_consumer(
     Ok(consumer)
 }
 
-/// kcat's throughput on the same broker, topic, message size and count: both
-/// tools sit on librdkafka, so the ratio shows what the crate itself costs.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct KcatFigures {
-    /// `kcat -P` from a file of the same messages.
+/// Another client's throughput on the same broker, topic, message size and
+/// count. kcat and confluent-kafka sit on librdkafka like this crate, so the
+/// ratio shows what the crate itself costs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PeerFigures {
+    /// The client, e.g. `kcat 1.7.1` or `confluent-kafka (Python)`.
+    pub tool: String,
+    /// Producing the messages.
     pub produce: Throughput,
-    /// `kcat -C -e` reading them back.
+    /// Reading them back.
     pub consume: Throughput,
 }
 
 /// Runs `kcat -P` and `kcat -C -e` with the bench's count and size.
-pub fn kcat_bench(settings: &KafkaSettings, options: &BenchOptions) -> Result<KcatFigures> {
+pub fn kcat_bench(settings: &KafkaSettings, options: &BenchOptions) -> Result<PeerFigures> {
     let size = options.size.max(16);
     let file = std::env::temp_dir().join(format!("kafka-lab-kcat-{}.txt", std::process::id()));
     let mut lines = Vec::with_capacity(options.messages * (size + 1));
@@ -379,8 +408,13 @@ pub fn kcat_bench(settings: &KafkaSettings, options: &BenchOptions) -> Result<Kc
 
     let kcat = |args: &[&str]| -> Result<Duration> {
         let started = Instant::now();
-        let output = std::process::Command::new("kcat")
-            .args(["-b", settings.bootstrap(), "-q"])
+        let mut command = std::process::Command::new("kcat");
+        command.args(["-b", settings.bootstrap(), "-q"]);
+        // The same -X properties as the crate's clients (e.g. a tuning sweep).
+        for (key, value) in settings.properties() {
+            command.arg("-X").arg(format!("{key}={value}"));
+        }
+        let output = command
             .args(args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -429,9 +463,75 @@ pub fn kcat_bench(settings: &KafkaSettings, options: &BenchOptions) -> Result<Kc
         "-c",
         &expected.to_string(),
     ])?;
-    Ok(KcatFigures {
+    Ok(PeerFigures {
+        tool: "kcat".to_string(),
         produce,
         consume: Throughput::new(expected, size, consumed),
+    })
+}
+
+/// The Python benchmark `--compare-python` runs, embedded so the binary needs
+/// no checkout.
+const PYTHON_BENCH: &str = include_str!("python_bench.py");
+
+/// Runs the same produce and consume with the Python confluent-kafka client
+/// (`python` must have it: the venv `scripts/setup.sh` makes does). Partition 0
+/// only, like [`kcat_bench`].
+pub fn python_bench(
+    settings: &KafkaSettings,
+    options: &BenchOptions,
+    python: &std::path::Path,
+) -> Result<PeerFigures> {
+    let script =
+        std::env::temp_dir().join(format!("kafka-lab-python-bench-{}.py", std::process::id()));
+    std::fs::write(&script, PYTHON_BENCH).map_err(|e| Error::io(&script, e))?;
+    let size = options.size.max(16);
+    let output = std::process::Command::new(python)
+        .arg(&script)
+        .args([settings.bootstrap(), &options.topic])
+        .args([options.messages.to_string(), size.to_string()])
+        .args(
+            settings
+                .properties()
+                .iter()
+                .map(|(key, value)| format!("{key}={value}")),
+        )
+        .output();
+    let _ = std::fs::remove_file(&script);
+    let output = output.map_err(|e| {
+        Error::Config(format!(
+            "{} could not be run ({e}): give --python PATH to a Python with confluent-kafka",
+            python.display()
+        ))
+    })?;
+    if !output.status.success() {
+        return Err(Error::Config(format!(
+            "the Python bench failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    #[derive(serde::Deserialize)]
+    struct Timed {
+        messages: usize,
+        seconds: f64,
+    }
+    #[derive(serde::Deserialize)]
+    struct Figures {
+        produce: Timed,
+        consume: Timed,
+    }
+    let figures: Figures = serde_json::from_slice(&output.stdout).map_err(|e| {
+        Error::Config(format!(
+            "the Python bench printed no figures ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        ))
+    })?;
+    let throughput =
+        |t: Timed| Throughput::new(t.messages, size, Duration::from_secs_f64(t.seconds));
+    Ok(PeerFigures {
+        tool: "confluent-kafka (Python)".to_string(),
+        produce: throughput(figures.produce),
+        consume: throughput(figures.consume),
     })
 }
 
@@ -442,29 +542,32 @@ impl AsTable for BenchReport {
                 "kafka-lab bench: {} × {} B on '{}' at {}",
                 self.produce.messages, self.size, self.topic, self.bootstrap
             ));
-        let mut rows = vec![("produce", self.produce), ("consume", self.consume)];
-        if let Some(kcat) = &self.kcat {
-            rows.push(("kcat -P", kcat.produce));
-            rows.push(("kcat -C", kcat.consume));
+        let mut rows = vec![
+            ("kafka-lab produce".to_string(), self.produce),
+            ("kafka-lab consume".to_string(), self.consume),
+        ];
+        for peer in &self.peers {
+            rows.push((format!("{} produce", peer.tool), peer.produce));
+            rows.push((format!("{} consume", peer.tool), peer.consume));
         }
         for (name, t) in rows {
             table.push_row(vec![
-                name.to_string(),
+                name,
                 t.messages.to_string(),
                 format!("{:.2}", t.seconds),
                 format!("{:.0}", t.messages_per_second),
                 format!("{:.1}", t.megabytes_per_second),
             ]);
         }
-        if let Some(kcat) = &self.kcat {
+        for peer in &self.peers {
             table.push_row(vec![
-                "ratio crate ÷ kcat".to_string(),
+                format!("ratio kafka-lab ÷ {}", peer.tool),
                 String::new(),
                 String::new(),
                 format!(
                     "{:.2} produce, {:.2} consume",
-                    self.produce.messages_per_second / kcat.produce.messages_per_second,
-                    self.consume.messages_per_second / kcat.consume.messages_per_second
+                    self.produce.messages_per_second / peer.produce.messages_per_second,
+                    self.consume.messages_per_second / peer.consume.messages_per_second
                 ),
                 String::new(),
             ]);

@@ -313,6 +313,8 @@ impl fmt::Display for GroupEvent {
 #[derive(Default)]
 pub struct GroupEvents {
     events: Mutex<Vec<GroupEvent>>,
+    /// Partitions revoked since [`WeatherConsumer::poll_batch`] last looked.
+    revoked: Mutex<BTreeSet<i32>>,
 }
 
 impl GroupEvents {
@@ -327,6 +329,9 @@ impl ClientContext for GroupEvents {}
 
 impl ConsumerContext for GroupEvents {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let (Rebalance::Revoke(tpl), Ok(mut revoked)) = (rebalance, self.revoked.lock()) {
+            revoked.extend(partitions_of(tpl));
+        }
         self.record(match rebalance {
             Rebalance::Assign(tpl) => GroupEvent::Assigned(partitions_of(tpl)),
             Rebalance::Revoke(tpl) => GroupEvent::Revoked(partitions_of(tpl)),
@@ -497,7 +502,11 @@ impl WeatherConsumer {
                 break;
             }
             let wait = (deadline - now).min(Duration::from_millis(100));
-            match self.consumer.poll(wait) {
+            let polled = self.consumer.poll(wait);
+            for partition in forget_revoked(self.consumer.context(), &mut batch) {
+                self.at_end.remove(&partition);
+            }
+            match polled {
                 None => {}
                 Some(Ok(message)) => {
                     self.at_end.remove(&message.partition());
@@ -516,6 +525,36 @@ impl WeatherConsumer {
             }
         }
         Ok(batch)
+    }
+
+    /// Goes back to the start of `batch` in each partition this consumer still
+    /// holds, so that its messages are read again: for a batch whose commit the
+    /// group refused (during a rebalance).
+    pub fn rewind(&self, batch: &Batch) -> Result<()> {
+        let mut first: BTreeMap<i32, i64> = BTreeMap::new();
+        let offsets = batch
+            .records
+            .iter()
+            .map(|r| (r.partition, r.offset))
+            .chain(batch.poison.iter().map(|p| (p.partition, p.offset)));
+        for (partition, offset) in offsets {
+            let entry = first.entry(partition).or_insert(offset);
+            *entry = (*entry).min(offset);
+        }
+        let held = self.assignment();
+        for (partition, offset) in first {
+            if held.contains(&partition) {
+                self.consumer
+                    .seek(
+                        &self.options.topic,
+                        partition,
+                        Offset::Offset(offset),
+                        self.settings.timeout(),
+                    )
+                    .map_err(|e| Error::from_client(&self.settings, "seeking back", e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Commits the batch's next offsets for the group (synchronously), if this
@@ -690,6 +729,23 @@ impl WeatherConsumer {
     }
 }
 
+/// A rebalance took partitions away while `batch` was being read: drop their
+/// messages, unhandled and uncommitted, and return the partitions. Their next
+/// owner reads them from the group's committed offset, so they are neither lost
+/// nor handled twice.
+fn forget_revoked(events: &GroupEvents, batch: &mut Batch) -> BTreeSet<i32> {
+    let revoked = match events.revoked.lock() {
+        Ok(mut revoked) => std::mem::take(&mut *revoked),
+        Err(_) => return BTreeSet::new(),
+    };
+    if !revoked.is_empty() {
+        batch.records.retain(|r| !revoked.contains(&r.partition));
+        batch.poison.retain(|p| !revoked.contains(&p.partition));
+        batch.next_offsets.retain(|p, _| !revoked.contains(p));
+    }
+    revoked
+}
+
 /// The offsets to assign when not subscribing: the start in every partition.
 fn start_positions(
     consumer: &BaseConsumer<GroupEvents>,
@@ -719,12 +775,12 @@ fn start_positions(
 }
 
 /// A message, read: a reading, or a poison pill.
-enum Decoded {
+pub(crate) enum Decoded {
     Reading(ConsumedRecord),
     Poison(PoisonPill),
 }
 
-fn decode(message: &BorrowedMessage<'_>) -> Decoded {
+pub(crate) fn decode(message: &BorrowedMessage<'_>) -> Decoded {
     let pill = |reason: String, bytes: &[u8]| PoisonPill {
         topic: message.topic().to_string(),
         partition: message.partition(),

@@ -85,6 +85,19 @@ pub enum Error {
         undelivered: Vec<String>,
     },
 
+    /// A group's offsets cannot be moved while members are reading: they would
+    /// overwrite the new offsets with their next commit.
+    #[error(
+        "group '{group}' has active members ({detail}). Stop its consumers first (or wait for \
+         their session timeout), then reset its offsets again."
+    )]
+    GroupActive {
+        /// The group.
+        group: String,
+        /// The members the broker listed, or what the broker answered.
+        detail: String,
+    },
+
     /// The embedded broker could not be started or found.
     #[error("embedded broker: {0}")]
     Broker(String),

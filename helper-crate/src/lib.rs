@@ -17,7 +17,9 @@
 //! | [`topics`] | topics, partitions, leaders, metadata | 01 | `kcat -L`, `kafka-topics.sh` |
 //! | [`produce`] | producing, keys, delivery reports, acks | 02 | `kcat -P` |
 //! | [`consume`] | consuming, groups, `auto.offset.reset`, commits | 03, 04 | `kcat -C`, `kcat -G` |
-//! | [`offsets`] | watermarks, committed offsets, lag | 05 | `kafka-consumer-groups.sh --describe` |
+//! | [`offsets`] | watermarks, committed offsets, lag, moving a group | 05 | `kafka-consumer-groups.sh --describe`, `--reset-offsets` |
+//! | [`groups`] | partitions, keys, group members, rebalances | 06 | `kcat -G`, `kafka-consumer-groups.sh --members` |
+//! | [`delivery`] | commit strategies, transactions, exactly once | 07 | `-X isolation.level=read_committed` |
 //! | [`csv_log`] | (topic, partition, offset) as a message's identity | 03 | — |
 //! | [`lab`] | the lab end to end: earliest vs latest | KafkaDemo, 04 | — |
 //! | `analysis` (feature `analysis`) | the saved stream in polars: stats, chart | 08 | — |
@@ -62,8 +64,10 @@ pub mod broker;
 pub mod config;
 pub mod consume;
 pub mod csv_log;
+pub mod delivery;
 pub mod display;
 pub mod error;
+pub mod groups;
 pub mod lab;
 pub mod offsets;
 pub mod produce;
@@ -83,8 +87,10 @@ pub mod prelude {
         self, fresh_group_id, ConsumeOptions, ConsumeReport, StartFrom, WeatherConsumer,
     };
     pub use crate::csv_log::{read_csv_log, rows_table, CsvLog, CsvRow};
+    pub use crate::delivery::{self, CommitStrategy, CrashDemos, EosOptions};
     pub use crate::display::{AsTable, Table};
     pub use crate::error::{Error, Result};
+    pub use crate::groups::{self, Assignor, GroupRunOptions, OrderCheck, Placements};
     pub use crate::lab::{self, Comparison, ComparisonRow, LabOptions, LabReport, LatestMemberRun};
     pub use crate::offsets::{self, OffsetsReport};
     pub use crate::produce::{self, Deliveries, WeatherProducer};

@@ -10,14 +10,24 @@
 //! when the group has committed nothing yet (it has everything still to read).
 //! A group that committed `high` is caught up.
 //!
-//! Kafka CLI equivalent: `kafka-consumer-groups.sh --describe --group G`
-//! (CURRENT-OFFSET, LOG-END-OFFSET, LAG); kcat: `kcat -Q` for offsets by time.
+//! A group's committed offsets can be **moved** ([`reset_offsets`]): to the low
+//! or high watermark, to an offset, or to the first offset at or after a time
+//! (the broker looks it up with a ListOffsets request by timestamp). Its members
+//! would overwrite a move with their next commit, so a move is refused while the
+//! group has members; a dry run shows the move without making it.
+//!
+//! Kafka CLI equivalents: `kafka-consumer-groups.sh --describe --group G`
+//! (CURRENT-OFFSET, LOG-END-OFFSET, LAG), `kafka-consumer-groups.sh
+//! --reset-offsets --to-earliest|--to-latest|--to-offset N|--to-datetime T
+//! [--execute]`; kcat: `kcat -Q` for offsets by time.
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
 
 use crate::config::KafkaSettings;
+use crate::consume::StartFrom;
 use crate::display::{or_dash, AsTable, Table};
 use crate::error::{Error, Result};
 use crate::topics;
@@ -186,6 +196,202 @@ pub fn offsets_for_time(
     Ok(offsets)
 }
 
+/// A group as the broker describes it (a DescribeGroups request).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupDescription {
+    /// The group id.
+    pub group: String,
+    /// `Empty`, `Stable`, `PreparingRebalance`, `CompletingRebalance` or `Dead`.
+    pub state: String,
+    /// The assignor the members agreed on, e.g. `range` or `cooperative-sticky`.
+    pub protocol: String,
+    /// Its members: (member id, client id, host).
+    pub members: Vec<(String, String, String)>,
+}
+
+/// Who is in `group` now. Not every broker answers this (tansu 0.6 and the mock
+/// do not implement DescribeGroups): the error then says so.
+pub fn describe_group(settings: &KafkaSettings, group: &str) -> Result<GroupDescription> {
+    let consumer = topics::metadata_client(settings)?;
+    let list = consumer
+        .fetch_group_list(Some(group), settings.timeout())
+        .map_err(|e| Error::from_client(settings, format!("describing group {group}"), e))?;
+    let info = list
+        .groups()
+        .iter()
+        .find(|g| g.name() == group)
+        .ok_or_else(|| Error::Unsupported {
+            what: "DescribeGroups".to_string(),
+            broker: settings.bootstrap().to_string(),
+            hint: format!("The broker's answer did not include group {group}."),
+        })?;
+    Ok(GroupDescription {
+        group: group.to_string(),
+        state: info.state().to_string(),
+        protocol: info.protocol().to_string(),
+        members: info
+            .members()
+            .iter()
+            .map(|m| {
+                (
+                    m.id().to_string(),
+                    m.client_id().to_string(),
+                    m.client_host().to_string(),
+                )
+            })
+            .collect(),
+    })
+}
+
+/// One partition's committed offset before and after a reset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OffsetMove {
+    /// The partition.
+    pub partition: i32,
+    /// Oldest stored offset.
+    pub low: i64,
+    /// Next offset to be written.
+    pub high: i64,
+    /// The group's committed offset before the reset.
+    pub before: Option<i64>,
+    /// The committed offset the reset sets.
+    pub after: i64,
+}
+
+/// What [`reset_offsets`] did (or, in a dry run, would do).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OffsetReset {
+    /// The group.
+    pub group: String,
+    /// The topic.
+    pub topic: String,
+    /// Where the offsets were moved to.
+    pub to: StartFrom,
+    /// Whether the new offsets were committed (false for a dry run).
+    pub executed: bool,
+    /// What the broker said about the group's members before the move.
+    pub membership: String,
+    /// One entry per partition.
+    pub moves: Vec<OffsetMove>,
+}
+
+impl OffsetReset {
+    /// The new committed offset of one partition.
+    pub fn after(&self, partition: i32) -> Option<i64> {
+        self.moves
+            .iter()
+            .find(|m| m.partition == partition)
+            .map(|m| m.after)
+    }
+}
+
+/// Moves `group`'s committed offsets on every partition of `topic` to `to`:
+/// `earliest` (low watermark), `latest` (high watermark), an offset (kept within
+/// the watermarks, as `kafka-consumer-groups.sh` does) or `@TIMESTAMP_MS` (the
+/// first offset at or after that time; the high watermark where every message
+/// is older). With `execute` false nothing is committed (a dry run).
+///
+/// Refused with [`Error::GroupActive`] while the group has members: where the
+/// broker describes groups (DescribeGroups), because it lists them; elsewhere
+/// where the broker rejects a commit from outside an active group. tansu 0.6
+/// does neither: there the move is made, and [`OffsetReset::membership`] says
+/// that it could not be verified.
+pub fn reset_offsets(
+    settings: &KafkaSettings,
+    group: &str,
+    topic: &str,
+    to: StartFrom,
+    execute: bool,
+) -> Result<OffsetReset> {
+    let membership = match describe_group(settings, group) {
+        Ok(description) if !description.members.is_empty() => {
+            return Err(Error::GroupActive {
+                group: group.to_string(),
+                detail: format!(
+                    "{} member(s), state {}: {}",
+                    description.members.len(),
+                    description.state,
+                    description
+                        .members
+                        .iter()
+                        .map(|(id, client, host)| format!("{client} {id} at {host}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+        }
+        Ok(description) => format!("the broker lists no members (state {})", description.state),
+        // A broker that cannot describe groups may still refuse the commit below
+        // (the mock does); and a broker that is away fails the next request with
+        // the usual message.
+        Err(error) => format!(
+            "not verified: the broker did not describe the group ({error}); \
+             a commit from outside an active group is refused by Kafka, not by every broker"
+        ),
+    };
+    let marks = watermarks(settings, topic)?;
+    let before = committed_offsets(settings, group, topic)?;
+    let by_time = match to {
+        StartFrom::Timestamp(ms) => offsets_for_time(settings, topic, ms)?,
+        _ => Vec::new(),
+    };
+    let moves: Vec<OffsetMove> = marks
+        .into_iter()
+        .map(|(partition, low, high)| {
+            let after = match to {
+                StartFrom::Earliest => low,
+                StartFrom::Latest => high,
+                StartFrom::Offset(offset) => offset.clamp(low, high),
+                StartFrom::Timestamp(_) => by_time
+                    .iter()
+                    .find(|(p, _)| *p == partition)
+                    .and_then(|(_, o)| *o)
+                    .unwrap_or(high),
+            };
+            OffsetMove {
+                partition,
+                low,
+                high,
+                before: before
+                    .iter()
+                    .find(|(p, _)| *p == partition)
+                    .and_then(|(_, c)| *c),
+                after,
+            }
+        })
+        .collect();
+    if execute {
+        let mut tpl = TopicPartitionList::new();
+        for m in &moves {
+            tpl.add_partition_offset(topic, m.partition, Offset::Offset(m.after))
+                .map_err(|e| Error::kafka("building the commit", e))?;
+        }
+        // Committing from outside the group (no join): what the Kafka tool does.
+        let consumer = group_reader(settings, group)?;
+        consumer
+            .commit(&tpl, CommitMode::Sync)
+            .map_err(|e| match e.rdkafka_error_code() {
+                Some(
+                    RDKafkaErrorCode::UnknownMemberId
+                    | RDKafkaErrorCode::IllegalGeneration
+                    | RDKafkaErrorCode::RebalanceInProgress,
+                ) => Error::GroupActive {
+                    group: group.to_string(),
+                    detail: format!("the broker refused the commit: {e}"),
+                },
+                _ => Error::from_client(settings, format!("committing offsets for {group}"), e),
+            })?;
+    }
+    Ok(OffsetReset {
+        group: group.to_string(),
+        topic: topic.to_string(),
+        to,
+        executed: execute,
+        membership,
+        moves,
+    })
+}
+
 /// A consumer with the group's id that never subscribes: enough to read the
 /// group's committed offsets without joining it (no rebalance for its members).
 fn group_reader(settings: &KafkaSettings, group: &str) -> Result<BaseConsumer> {
@@ -233,6 +439,48 @@ impl AsTable for OffsetsReport {
 }
 
 crate::shown_as_table!(OffsetsReport);
+
+impl AsTable for OffsetReset {
+    fn as_table(&self) -> Table {
+        let mut table = Table::new(&[
+            "partition",
+            "low",
+            "high",
+            "committed before",
+            "committed after",
+            "lag after",
+        ])
+        .with_title(format!(
+            "Reset of group {} on '{}' to {}{}",
+            self.group,
+            self.topic,
+            self.to,
+            if self.executed { "" } else { " (dry run)" }
+        ));
+        for m in &self.moves {
+            table.push_row(vec![
+                m.partition.to_string(),
+                m.low.to_string(),
+                m.high.to_string(),
+                or_dash(m.before),
+                m.after.to_string(),
+                lag(m.low, m.high, Some(m.after)).to_string(),
+            ]);
+        }
+        table.footer = Some(format!(
+            "{}\nactive members: {}",
+            if self.executed {
+                "committed: the group's next consumer starts at 'committed after'"
+            } else {
+                "dry run: nothing committed (add --execute)"
+            },
+            self.membership
+        ));
+        table
+    }
+}
+
+crate::shown_as_table!(OffsetReset);
 
 #[cfg(test)]
 mod tests {

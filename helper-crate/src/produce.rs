@@ -29,7 +29,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
-use rdkafka::message::{DeliveryResult, Header, Message, OwnedHeaders, Timestamp};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{DeliveryResult, Header, Message, OwnedHeaders, Timestamp, ToBytes};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
@@ -154,31 +155,14 @@ impl WeatherProducer {
             outcomes.push(None);
         }
         let value = reading.to_json();
-        let mut record = BaseRecord::with_opaque_to(&self.topic, sequence)
+        let record = BaseRecord::with_opaque_to(&self.topic, sequence)
             .key(reading.key())
             .payload(&value)
             .timestamp(reading.timestamp.timestamp_millis());
         let deadline = Instant::now() + self.settings.timeout();
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => break,
-                // The local queue is full: serve delivery reports to make room.
-                Err((e, returned))
-                    if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull)
-                        && Instant::now() < deadline =>
-                {
-                    self.producer.poll(Duration::from_millis(50));
-                    record = returned;
-                }
-                Err((e, _)) => {
-                    return Err(Error::from_client(
-                        &self.settings,
-                        format!("sending to '{}'", self.topic),
-                        e,
-                    ))
-                }
-            }
-        }
+        send_making_room(&self.producer, record, Some(deadline)).map_err(|e| {
+            Error::from_client(&self.settings, format!("sending to '{}'", self.topic), e)
+        })?;
         self.pending.push(reading.clone());
         // Serve reports that are already in, without waiting.
         self.producer.poll(Duration::ZERO);
@@ -238,6 +222,34 @@ impl Drop for WeatherProducer {
         // Never drop queued messages silently: give them the usual time to go out.
         if self.producer.in_flight_count() > 0 {
             let _ = self.producer.flush(self.settings.timeout());
+        }
+    }
+}
+
+/// Queues `record`. When librdkafka's local queue is full (the producer is
+/// faster than the broker), serves delivery reports to make room and tries again,
+/// until `deadline` if one is given.
+pub(crate) fn send_making_room<C, K, P>(
+    producer: &BaseProducer<C>,
+    mut record: BaseRecord<'_, K, P, C::DeliveryOpaque>,
+    deadline: Option<Instant>,
+) -> std::result::Result<(), KafkaError>
+where
+    C: ProducerContext,
+    K: ToBytes + ?Sized,
+    P: ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((e, returned))
+                if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull)
+                    && deadline.is_none_or(|d| Instant::now() < d) =>
+            {
+                producer.poll(Duration::from_millis(10));
+                record = returned;
+            }
+            Err((e, _)) => return Err(e),
         }
     }
 }

@@ -15,6 +15,7 @@ use kafka_lab::broker::{BrokerConfig, BrokerHandle, EmbeddedBroker, Engine, Mock
 use kafka_lab::config::KafkaSettings;
 use kafka_lab::consume::{self, ConsumeOptions, StartFrom, WeatherConsumer};
 use kafka_lab::csv_log::CsvLog;
+use kafka_lab::delivery::{self, ProcessOptions};
 use kafka_lab::lab::{self, LabOptions};
 use kafka_lab::shutdown::Shutdown;
 use kafka_lab::weather::WeatherGenerator;
@@ -116,14 +117,48 @@ enum Command {
     },
     /// Consume readings, print them and append them to a CSV log
     Consume(ConsumeArgs),
-    /// Watermarks, a group's committed offsets and its lag
+    /// Watermarks, a group's committed offsets and its lag; or move a group's
+    /// offsets with --reset-to (a dry run unless --execute)
     Offsets {
         #[arg(long, default_value = "weather")]
         topic: String,
         #[arg(long)]
         group: Option<String>,
+        /// Move the group's committed offsets: earliest, latest, an offset, or @TIMESTAMP_MS
+        #[arg(long, value_name = "WHERE", requires = "group")]
+        reset_to: Option<String>,
+        /// Commit the reset (without it, only show what would change)
+        #[arg(long, requires = "reset_to")]
+        execute: bool,
         #[arg(long)]
         json: bool,
+    },
+    /// Read as a group member with a commit strategy, one JSON line per processed
+    /// reading: what a crash does to each strategy (chapter 07)
+    Process {
+        #[arg(long, default_value = "weather")]
+        topic: String,
+        #[arg(long)]
+        group: String,
+        /// commit-before (at most once), commit-after (at least once) or
+        /// store-after (offsets stored after processing, auto-committed)
+        #[arg(long, default_value = "commit-after")]
+        strategy: String,
+        /// Messages per batch
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        batch: u64,
+        /// Simulated work per reading, in milliseconds
+        #[arg(long, default_value_t = 0)]
+        work_ms: u64,
+        /// Auto-commit period for store-after, in milliseconds
+        #[arg(long, default_value_t = 1000)]
+        auto_commit_ms: u64,
+        /// Exit at once (status 86: no commit, no LeaveGroup) after processing N readings
+        #[arg(long, value_name = "N")]
+        crash_after: Option<usize>,
+        /// Stop after this long
+        #[arg(long, default_value_t = 30_000)]
+        timeout_ms: u64,
     },
     /// Producer and consumer throughput, and produce-to-consume latency
     Bench {
@@ -145,8 +180,16 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         latency_seconds: u64,
         /// Also run kcat -P / kcat -C on the same broker and print the ratios
+        /// (Debian's kcat talks to the mock engine only)
         #[arg(long)]
         compare_kcat: bool,
+        /// Also run the Python confluent-kafka client on the same broker and print the ratios
+        #[arg(long)]
+        compare_python: bool,
+        /// The Python for --compare-python [default: $KAFKA_LAB_PYTHON, else
+        /// ~/.cache/kafka-lab/venv/bin/python, else python3]
+        #[arg(long, value_name = "PATH")]
+        python: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -279,13 +322,68 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Consume(args) => run_consume(&settings, args),
-        Command::Offsets { topic, group, json } => {
+        Command::Offsets {
+            topic,
+            group,
+            reset_to: Some(to),
+            execute,
+            json,
+        } => {
+            let group = group.context("--reset-to needs --group")?;
+            let reset = offsets::reset_offsets(&settings, &group, &topic, to.parse()?, execute)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&reset)?);
+            } else {
+                print!("{reset}");
+            }
+            Ok(())
+        }
+        Command::Offsets {
+            topic, group, json, ..
+        } => {
             let report = offsets::describe_offsets(&settings, &topic, group.as_deref())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report.partitions)?);
             } else {
                 print!("{report}");
             }
+            Ok(())
+        }
+        Command::Process {
+            topic,
+            group,
+            strategy,
+            batch,
+            work_ms,
+            auto_commit_ms,
+            crash_after,
+            timeout_ms,
+        } => {
+            let options = ProcessOptions {
+                batch: batch as usize,
+                work: Duration::from_millis(work_ms),
+                auto_commit_interval: Duration::from_millis(auto_commit_ms),
+                timeout: Duration::from_millis(timeout_ms),
+                ..ProcessOptions::new(topic, group, strategy.parse()?)
+            };
+            let mut processed = 0;
+            let report = delivery::process(&settings, &options, &mut |record| {
+                let mut out = std::io::stdout().lock();
+                // A reading counts as processed once its line is out of the process.
+                let _ = serde_json::to_writer(&mut out, record);
+                let _ = writeln!(out);
+                let _ = out.flush();
+                processed += 1;
+                if crash_after == Some(processed) {
+                    eprintln!("kafka-lab process: simulated crash after {processed} reading(s)");
+                    // exit() runs no destructors: the consumer neither commits nor leaves.
+                    std::process::exit(delivery::CRASH_EXIT_CODE);
+                }
+            })?;
+            eprintln!(
+                "processed {} reading(s), skipped {}, last commits (partition, next offset) {:?}",
+                report.processed, report.skipped, report.committed
+            );
             Ok(())
         }
         Command::Lab {
@@ -302,6 +400,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             latency_rate,
             latency_seconds,
             compare_kcat,
+            compare_python,
+            python,
             json,
         } => {
             let created = topic.is_none();
@@ -321,14 +421,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 latency_duration: Duration::from_secs(latency_seconds),
                 ..BenchOptions::new(&topic)
             };
-            let report = bench::run_bench(&settings, &options, &mut |step| eprintln!("{step}"))
-                .and_then(|mut report| {
+            let mut bar = ProgressBar::default();
+            let report = bench::run_bench(&settings, &options, &mut |p| bar.show(p)).and_then(
+                |mut report| {
                     if compare_kcat {
-                        eprintln!("kcat: the same {messages} messages");
-                        report.kcat = Some(bench::kcat_bench(&settings, &options)?);
+                        bar.show(bench::Progress::Phase(&format!(
+                            "kcat: the same {messages} messages"
+                        )));
+                        report.peers.push(bench::kcat_bench(&settings, &options)?);
+                    }
+                    if compare_python {
+                        let python = python.unwrap_or_else(default_python);
+                        bar.show(bench::Progress::Phase(&format!(
+                            "confluent-kafka ({}): the same {messages} messages",
+                            python.display()
+                        )));
+                        report
+                            .peers
+                            .push(bench::python_bench(&settings, &options, &python)?);
                     }
                     Ok(report)
-                });
+                },
+            );
             if created {
                 // Best effort: the figures matter more than the clean-up.
                 let _ = topics::delete_topic(&settings, &topic);
@@ -340,6 +454,59 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{report}");
             }
             Ok(())
+        }
+    }
+}
+
+/// The Python with confluent-kafka: `$KAFKA_LAB_PYTHON`, else the venv
+/// scripts/setup.sh makes, else `python3`.
+fn default_python() -> PathBuf {
+    if let Some(python) = std::env::var_os("KAFKA_LAB_PYTHON") {
+        return PathBuf::from(python);
+    }
+    let cache = std::env::var_os("KAFKA_LAB_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/kafka-lab"))
+        });
+    cache
+        .map(|cache| cache.join("venv/bin/python"))
+        .filter(|python| python.is_file())
+        .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// Bench progress on stderr: one line per phase, and a bar redrawn in place on
+/// a terminal (nothing but the phases when stderr is a file or a pipe).
+#[derive(Default)]
+struct ProgressBar {
+    drawn: bool,
+}
+
+impl ProgressBar {
+    fn show(&mut self, progress: bench::Progress<'_>) {
+        use std::io::IsTerminal;
+        let mut err = std::io::stderr().lock();
+        match progress {
+            bench::Progress::Phase(text) => {
+                if self.drawn {
+                    let _ = writeln!(err);
+                    self.drawn = false;
+                }
+                let _ = writeln!(err, "{text}");
+            }
+            bench::Progress::Step { done, total } if err.is_terminal() && total > 0 => {
+                let filled = done * 40 / total;
+                let _ = write!(
+                    err,
+                    "\r[{}{}] {:>3}% {done}/{total}",
+                    "#".repeat(filled),
+                    ".".repeat(40 - filled),
+                    done * 100 / total
+                );
+                let _ = err.flush();
+                self.drawn = true;
+            }
+            bench::Progress::Step { .. } => {}
         }
     }
 }

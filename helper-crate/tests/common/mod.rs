@@ -209,3 +209,31 @@ pub fn terminate(child: std::process::Child) -> String {
     assert!(output.status.success(), "{stderr}");
     stderr
 }
+
+/// The Python of the venv `scripts/setup.sh` makes (it has kafka-python and
+/// confluent-kafka): `$KAFKA_LAB_PYTHON`, else `$KAFKA_LAB_CACHE/venv`, else
+/// `~/.cache/kafka-lab/venv`.
+pub fn venv_python() -> PathBuf {
+    let python = std::env::var_os("KAFKA_LAB_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache = std::env::var_os("KAFKA_LAB_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                        .join(".cache/kafka-lab")
+                });
+            cache.join("venv/bin/python")
+        });
+    assert!(
+        python.is_file(),
+        "{} is missing: run scripts/setup.sh (or set KAFKA_LAB_PYTHON)",
+        python.display()
+    );
+    python
+}
+
+/// The repository's `scripts/` folder.
+pub fn scripts_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts")
+}
