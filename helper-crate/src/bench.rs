@@ -401,11 +401,6 @@ pub fn kcat_bench(settings: &KafkaSettings, options: &BenchOptions) -> Result<Pe
         lines.push(b'\n');
     }
     std::fs::write(&file, &lines).map_err(|e| Error::io(&file, e))?;
-    // kcat is compared on partition 0, the bench topic's only partition by default.
-    let partition_0 = |marks: Vec<(i32, i64, i64)>| marks.into_iter().find(|(p, _, _)| *p == 0);
-    let start =
-        partition_0(offsets::watermarks(settings, &options.topic)?).map_or(0, |(_, _, high)| high);
-
     let kcat = |args: &[&str]| -> Result<Duration> {
         let started = Instant::now();
         let mut command = std::process::Command::new("kcat");
@@ -433,32 +428,31 @@ pub fn kcat_bench(settings: &KafkaSettings, options: &BenchOptions) -> Result<Pe
         Ok(started.elapsed())
     };
     let file_arg = file.to_string_lossy().to_string();
-    let produced = kcat(&[
-        "-P",
-        "-t",
-        &options.topic,
-        "-X",
-        "linger.ms=20",
-        "-X",
-        "acks=all",
-        "-l",
-        &file_arg,
-    ]);
+    let mut produce_args = vec!["-P", "-t", &options.topic, "-l", &file_arg];
+    // The crate's bench producer settings, unless -X changed them.
+    for (key, value) in [("linger.ms", "linger.ms=20"), ("acks", "acks=all")] {
+        if !settings.properties().contains_key(key) {
+            produce_args.extend(["-X", value]);
+        }
+    }
+    let produced = kcat(&produce_args);
     let _ = std::fs::remove_file(&file);
     let produce = Throughput::new(options.messages, size, produced?);
 
-    let (_, low, high) =
-        partition_0(offsets::watermarks(settings, &options.topic)?).unwrap_or_default();
-    let low = low.max(start);
-    let expected = (high - low).max(0) as usize;
+    // kcat reads every partition from its oldest message and stops after as
+    // many messages as it wrote, or as the broker still keeps (the mock engine
+    // keeps 5 MB per partition). All bench messages have the same size.
+    let stored: i64 = offsets::watermarks(settings, &options.topic)?
+        .iter()
+        .map(|(_, low, high)| high - low)
+        .sum();
+    let expected = (options.messages as i64).min(stored).max(0) as usize;
     let consumed = kcat(&[
         "-C",
         "-t",
         &options.topic,
-        "-p",
-        "0",
         "-o",
-        &low.to_string(),
+        "beginning",
         "-e",
         "-c",
         &expected.to_string(),
@@ -475,8 +469,8 @@ pub fn kcat_bench(settings: &KafkaSettings, options: &BenchOptions) -> Result<Pe
 const PYTHON_BENCH: &str = include_str!("python_bench.py");
 
 /// Runs the same produce and consume with the Python confluent-kafka client
-/// (`python` must have it: the venv `scripts/setup.sh` makes does). Partition 0
-/// only, like [`kcat_bench`].
+/// (`python` must have it: the venv `scripts/setup.sh` makes does), on every
+/// partition of the topic.
 pub fn python_bench(
     settings: &KafkaSettings,
     options: &BenchOptions,

@@ -21,6 +21,8 @@
 //! --reset-offsets --to-earliest|--to-latest|--to-offset N|--to-datetime T
 //! [--execute]`; kcat: `kcat -Q` for offsets by time.
 
+use std::time::Duration;
+
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
@@ -209,22 +211,23 @@ pub struct GroupDescription {
     pub members: Vec<(String, String, String)>,
 }
 
-/// Who is in `group` now. Not every broker answers this (tansu 0.6 and the mock
-/// do not implement DescribeGroups): the error then says so.
+/// Who is in `group` now (ListGroups, then DescribeGroups for the group).
+/// A group the broker does not list has no members (state `not listed`). Not
+/// every broker describes groups: tansu 0.6 drops the connection, and the
+/// error says so after `settings`' timeout.
 pub fn describe_group(settings: &KafkaSettings, group: &str) -> Result<GroupDescription> {
     let consumer = topics::metadata_client(settings)?;
     let list = consumer
         .fetch_group_list(Some(group), settings.timeout())
         .map_err(|e| Error::from_client(settings, format!("describing group {group}"), e))?;
-    let info = list
-        .groups()
-        .iter()
-        .find(|g| g.name() == group)
-        .ok_or_else(|| Error::Unsupported {
-            what: "DescribeGroups".to_string(),
-            broker: settings.bootstrap().to_string(),
-            hint: format!("The broker's answer did not include group {group}."),
-        })?;
+    let Some(info) = list.groups().iter().find(|g| g.name() == group) else {
+        return Ok(GroupDescription {
+            group: group.to_string(),
+            state: "not listed".to_string(),
+            protocol: String::new(),
+            members: Vec::new(),
+        });
+    };
     Ok(GroupDescription {
         group: group.to_string(),
         state: info.state().to_string(),
@@ -303,7 +306,11 @@ pub fn reset_offsets(
     to: StartFrom,
     execute: bool,
 ) -> Result<OffsetReset> {
-    let membership = match describe_group(settings, group) {
+    // A broker that does not describe groups makes us wait: ask briefly.
+    let brief = settings
+        .clone()
+        .with_timeout(settings.timeout().min(Duration::from_secs(2)));
+    let membership = match describe_group(&brief, group) {
         Ok(description) if !description.members.is_empty() => {
             return Err(Error::GroupActive {
                 group: group.to_string(),
@@ -320,13 +327,18 @@ pub fn reset_offsets(
                 ),
             })
         }
-        Ok(description) => format!("the broker lists no members (state {})", description.state),
+        Ok(description) => format!("none (group state: {})", description.state),
         // A broker that cannot describe groups may still refuse the commit below
         // (the mock does); and a broker that is away fails the next request with
         // the usual message.
         Err(error) => format!(
-            "not verified: the broker did not describe the group ({error}); \
-             a commit from outside an active group is refused by Kafka, not by every broker"
+            "not verified: the broker did not describe the group within {:?} ({}); \
+             Kafka also refuses a commit from outside an active group, tansu 0.6 does not",
+            brief.timeout(),
+            match error {
+                Error::BrokerUnreachable { .. } => "no answer".to_string(),
+                other => other.to_string(),
+            }
         ),
     };
     let marks = watermarks(settings, topic)?;

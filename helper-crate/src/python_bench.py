@@ -1,6 +1,7 @@
 """The Python confluent-kafka client (over librdkafka, like kafka-lab) doing what
-`kafka-lab bench` does: produce N messages of SIZE bytes, then read them back
-from FROM_OFFSET on partition 0. Prints one JSON object with both timings.
+`kafka-lab bench` does: produce MESSAGES messages of SIZE bytes, then read them
+back from where they started on every partition. Prints one JSON object with
+both timings.
 `kafka-lab bench --compare-python` runs it (it is embedded in the binary).
 
     python_bench.py BOOTSTRAP TOPIC MESSAGES SIZE [KEY=VALUE ...]
@@ -18,9 +19,10 @@ def main():
     extra = dict(pair.split("=", 1) for pair in sys.argv[5:])
     payload = b"x" * size
 
-    # Where this run's messages will start: the partition's end now.
+    # Where this run's messages will start: each partition's end now.
     probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "kafka-lab-python-bench-probe"})
-    _, start = probe.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+    partitions = sorted(probe.list_topics(topic, timeout=10).topics[topic].partitions)
+    start = {p: probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
     probe.close()
 
     failed = 0
@@ -36,7 +38,7 @@ def main():
     for _ in range(messages):
         while True:
             try:
-                producer.produce(topic, payload, partition=0, on_delivery=on_delivery)
+                producer.produce(topic, payload, on_delivery=on_delivery)
                 break
             except BufferError:
                 producer.poll(0.01)
@@ -48,10 +50,15 @@ def main():
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "kafka-lab-python-bench",
                          "enable.auto.commit": False, "enable.partition.eof": True,
                          "fetch.wait.max.ms": 10, **extra})
-    low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
-    first = max(low, start)
-    expected = high - first
-    consumer.assign([TopicPartition(topic, 0, first)])
+    # Read back from where this run started, or from the oldest message still
+    # stored where the broker already dropped some.
+    assignment, expected = [], 0
+    for p in partitions:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        first = max(low, start[p])
+        assignment.append(TopicPartition(topic, p, first))
+        expected += high - first
+    consumer.assign(assignment)
     started = time.monotonic()
     read = 0
     while read < expected:

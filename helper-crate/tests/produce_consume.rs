@@ -353,4 +353,26 @@ fn seeking_to_an_offset_or_a_time_leaves_committed_offsets_alone(engine: Engine)
         vec![(0, Some(2))],
         "seeks do not move the group's committed offset"
     );
+
+    // Unless told to: the CLI's --commit stores where the seek read up to.
+    let dir = temp_dir("seek-commit");
+    let output = kafka_lab(
+        &dir,
+        &[
+            "-b",
+            broker.bootstrap(),
+            "consume",
+            "--from",
+            "7",
+            "--group",
+            &group,
+            "--commit",
+            "--no-csv",
+        ],
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(
+        offsets::committed_offsets(&settings, &group, "weather").unwrap(),
+        vec![(0, Some(10))]
+    );
 }
