@@ -21,7 +21,7 @@ kafka_lab="$PWD/target/release/kafka-lab"
 port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 bootstrap="127.0.0.1:$port"
 data="$(mktemp -d)"
-"$kafka_lab" broker --engine "$engine" --listen "$bootstrap" --data "$data" --topic sweep:1 >"$data.log" 2>&1 &
+"$kafka_lab" broker --engine "$engine" --listen "$bootstrap" --data "$data" --topic sweep:32 >"$data.log" 2>&1 &
 broker_pid=$!
 trap 'kill "$broker_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$data" "$data.log"' EXIT
 for _ in $(seq 1 100); do
@@ -42,7 +42,8 @@ for setting in "${settings[@]}"; do
   echo "--- ${setting:-defaults}" >&2
   args=(-b "$bootstrap" --broker-timeout-ms 20000)
   [ -n "$setting" ] && args+=(-X "$setting")
-  # The mock engine cannot create topics at run time: reuse its one topic there.
+  # The mock engine cannot create topics at run time: reuse the one made at
+  # start, with 32 partitions because it keeps only 5 MB per partition.
   topic_args=()
   [ "$engine" = mock ] && topic_args=(--topic sweep)
   "$kafka_lab" "${args[@]}" bench "${topic_args[@]}" --messages "$messages" \
