@@ -924,6 +924,8 @@ impl AsTable for TransactionDemo {
             self.aborted.len(),
             self.topic
         ));
+        let ran = !matches!(self.isolation, Isolation::Unsupported(_));
+        let seen = |n: usize| if ran { n.to_string() } else { "-".to_string() };
         for (name, (c, a)) in [
             ("isolation.level=read_committed", self.read_committed_saw),
             (
@@ -931,7 +933,7 @@ impl AsTable for TransactionDemo {
                 self.read_uncommitted_saw,
             ),
         ] {
-            table.push_row(vec![name.to_string(), c.to_string(), a.to_string()]);
+            table.push_row(vec![name.to_string(), seen(c), seen(a)]);
         }
         table.footer = Some(match &self.isolation {
             Isolation::Isolated => {

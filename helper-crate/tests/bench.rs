@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{describe, kafka_lab, temp_dir, TestBroker};
+use common::{describe, kafka_lab, temp_dir, venv_python, TestBroker};
 use kafka_lab::bench::{run_bench, BenchOptions};
 use kafka_lab::broker::Engine;
 
@@ -47,4 +47,45 @@ fn bench_of_10000_messages_completes_with_matching_counts(engine: Engine) {
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["produce"]["messages"], 1000);
     assert_eq!(json["consume"]["messages"], 1000);
+}
+
+/// The peers run on the same broker in the same run: confluent-kafka on tansu,
+/// kcat on the mock (Debian's kcat cannot talk to tansu).
+#[test]
+fn peers_run_on_the_same_broker_and_their_counts_match() {
+    for (engine, flag, tool) in [
+        (
+            Engine::Tansu,
+            "--compare-python",
+            "confluent-kafka (Python)",
+        ),
+        (Engine::Mock, "--compare-kcat", "kcat"),
+    ] {
+        let broker = TestBroker::start(engine, &[("bench", 1)]);
+        let python = venv_python();
+        let output = kafka_lab(
+            &temp_dir("bench-peers"),
+            &[
+                "-b",
+                broker.bootstrap(),
+                "bench",
+                "--topic",
+                "bench",
+                "--messages",
+                "2000",
+                "--latency-rate",
+                "0",
+                flag,
+                "--python",
+                python.to_str().unwrap(),
+                "--json",
+            ],
+        );
+        assert!(output.status.success(), "{engine:?}: {}", describe(&output));
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let peer = &json["peers"][0];
+        assert_eq!(peer["tool"], tool);
+        assert_eq!(peer["produce"]["messages"], 2000, "{json}");
+        assert_eq!(peer["consume"]["messages"], 2000, "{json}");
+    }
 }

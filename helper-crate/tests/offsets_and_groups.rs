@@ -30,24 +30,22 @@ fn produce_spread(broker: &TestBroker, topic: &str, seed: u64, count: usize) -> 
     produce_readings(&broker.settings(), topic, &readings).expect("delivered")
 }
 
-fn offsets_json_gives_watermarks_committed_and_lag_per_partition(engine: Engine) {
-    let broker = TestBroker::start(engine, &[("weather3", 3)]);
-    let settings = broker.settings();
-    produce_spread(&broker, "weather3", 1, 30);
-    let group = fresh_group_id("lag");
-    let read = consume::consume(
-        &settings,
+/// Reads `max` readings of `weather3` in `group`, from the earliest, committing.
+fn read_in_group(broker: &TestBroker, group: &str, max: usize) -> consume::ConsumeReport {
+    consume::consume(
+        &broker.settings(),
         ConsumeOptions::new("weather3")
             .from(StartFrom::Earliest)
-            .group(&group)
-            .max(12),
+            .group(group)
+            .max(max),
     )
-    .unwrap();
-    assert_eq!(read.count(), 12);
+    .unwrap()
+}
 
-    let dir = temp_dir("offsets-json");
+/// `kafka-lab offsets --topic weather3 --group GROUP --json`, parsed.
+fn offsets_json(dir: &std::path::Path, broker: &TestBroker, group: &str) -> serde_json::Value {
     let output = kafka_lab(
-        &dir,
+        dir,
         &[
             "-b",
             broker.bootstrap(),
@@ -55,12 +53,25 @@ fn offsets_json_gives_watermarks_committed_and_lag_per_partition(engine: Engine)
             "--topic",
             "weather3",
             "--group",
-            &group,
+            group,
             "--json",
         ],
     );
     assert!(output.status.success(), "{}", describe(&output));
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn offsets_json_gives_watermarks_committed_and_lag_per_partition(engine: Engine) {
+    let broker = TestBroker::start(engine, &[("weather3", 3)]);
+    let settings = broker.settings();
+    produce_spread(&broker, "weather3", 1, 30);
+    let group = fresh_group_id("lag");
+    let read = read_in_group(&broker, &group, 12);
+    assert_eq!(read.count(), 12);
+
+    let dir = temp_dir("offsets-json");
+    let rows = offsets_json(&dir, &broker, &group);
+    let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 3, "one object per partition");
     let committed = offsets::committed_offsets(&settings, &group, "weather3").unwrap();
     let mut total_lag = 0;
@@ -105,30 +116,9 @@ fn independent_clients_report_the_same_offsets_as_kafka_lab(engine: Engine) {
     let broker = TestBroker::start(engine, &[("weather3", 3)]);
     produce_spread(&broker, "weather3", 2, 30);
     let group = fresh_group_id("independent");
-    consume::consume(
-        &broker.settings(),
-        ConsumeOptions::new("weather3")
-            .from(StartFrom::Earliest)
-            .group(&group)
-            .max(17),
-    )
-    .unwrap();
+    read_in_group(&broker, &group, 17);
     let dir = temp_dir("independent");
-    let ours = kafka_lab(
-        &dir,
-        &[
-            "-b",
-            broker.bootstrap(),
-            "offsets",
-            "--topic",
-            "weather3",
-            "--group",
-            &group,
-            "--json",
-        ],
-    );
-    assert!(ours.status.success(), "{}", describe(&ours));
-    let ours: serde_json::Value = serde_json::from_slice(&ours.stdout).unwrap();
+    let ours = offsets_json(&dir, &broker, &group);
 
     let mut python = std::process::Command::new(venv_python());
     python

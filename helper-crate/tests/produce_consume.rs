@@ -354,7 +354,10 @@ fn seeking_to_an_offset_or_a_time_leaves_committed_offsets_alone(engine: Engine)
         "seeks do not move the group's committed offset"
     );
 
-    // Unless told to: the CLI's --commit stores where the seek read up to.
+    // Unless told to: the CLI's --commit stores where the seek read up to. (A
+    // group without members: the mock still counts the first reader as one
+    // until its session times out, and refuses commits from outside.)
+    let group = fresh_group_id("seek-commit");
     let dir = temp_dir("seek-commit");
     let output = kafka_lab(
         &dir,
