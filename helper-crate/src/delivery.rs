@@ -181,22 +181,8 @@ pub fn process(
 ) -> Result<ProcessReport> {
     topics::validate_topic_name(&options.topic)?;
     let properties = options.strategy.properties(options.auto_commit_interval);
-    let mut config = settings.client_config_with_defaults(&[("session.timeout.ms", "10000")]);
-    for (key, value) in &properties {
-        config.set(*key, value);
-    }
-    config
-        .set("group.id", &options.group)
-        .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "true")
-        .set("allow.auto.create.topics", "false");
-    let consumer: BaseConsumer = config
-        .create()
-        .map_err(|e| Error::from_client(settings, "creating a consumer", e))?;
-    topics::describe_topic(settings, &options.topic)?;
-    consumer
-        .subscribe(&[&options.topic])
-        .map_err(|e| Error::from_client(settings, "subscribing", e))?;
+    let properties: Vec<(&str, &str)> = properties.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let consumer = group_member(settings, &options.group, &options.topic, &properties)?;
 
     let deadline = Instant::now() + options.timeout;
     let mut report = ProcessReport::default();
@@ -261,6 +247,33 @@ pub fn process(
         }
     }
     Ok(report)
+}
+
+/// A member of `group` subscribed to `topic`, starting at the earliest offset
+/// where the group has none, reporting the end of each partition, with
+/// `properties` (the commit settings) on top.
+fn group_member(
+    settings: &KafkaSettings,
+    group: &str,
+    topic: &str,
+    properties: &[(&str, &str)],
+) -> Result<BaseConsumer> {
+    let mut config = settings.client_config_with_defaults(&[("session.timeout.ms", "10000")]);
+    for (key, value) in properties {
+        config.set(*key, *value);
+    }
+    let consumer: BaseConsumer = config
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "true")
+        .set("allow.auto.create.topics", "false")
+        .create()
+        .map_err(|e| Error::from_client(settings, "creating a consumer", e))?;
+    topics::describe_topic(settings, topic)?;
+    consumer
+        .subscribe(&[topic])
+        .map_err(|e| Error::from_client(settings, "subscribing", e))?;
+    Ok(consumer)
 }
 
 /// Polls up to `max` messages: waits up to a second for the first, then takes
@@ -758,16 +771,15 @@ pub struct EosRun {
 /// new running average to `output` and commits the consumer's offsets. The
 /// running state is rebuilt at start from the committed averages in `output`.
 pub fn exactly_once_averages(settings: &KafkaSettings, options: &EosOptions) -> Result<EosRun> {
-    let consumer: BaseConsumer = settings
-        .client_config_with_defaults(&[("session.timeout.ms", "10000")])
-        .set("group.id", &options.group)
-        .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "true")
-        .create()
-        .map_err(|e| Error::from_client(settings, "creating a consumer", e))?;
-    topics::describe_topic(settings, &options.input)?;
+    let consumer = group_member(
+        settings,
+        &options.group,
+        &options.input,
+        &[
+            ("isolation.level", "read_committed"),
+            ("enable.auto.commit", "false"),
+        ],
+    )?;
     let producer = TransactionalProducer::new(settings, &options.transactional_id)?;
     let mut state: BTreeMap<String, CityAverage> = BTreeMap::new();
     for value in read_values(settings, &options.output, "read_committed")? {
@@ -775,9 +787,6 @@ pub fn exactly_once_averages(settings: &KafkaSettings, options: &EosOptions) -> 
             state.insert(average.city.clone(), average);
         }
     }
-    consumer
-        .subscribe(&[&options.input])
-        .map_err(|e| Error::from_client(settings, "subscribing", e))?;
     let deadline = Instant::now() + options.timeout;
     let mut run = EosRun::default();
     let mut at_end = BTreeSet::new();

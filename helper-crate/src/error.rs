@@ -181,6 +181,17 @@ impl Error {
     }
 }
 
+/// Whether a group coordinator refused a commit because of the group's
+/// membership: a rebalance is in progress, the committer's generation is stale,
+/// or the committer is not a member of a group that has members.
+pub fn is_membership_refusal(error: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(Code::RebalanceInProgress | Code::IllegalGeneration | Code::UnknownMemberId)
+    )
+}
+
 /// librdkafka rejects unknown or invalid properties when a client is created.
 fn is_config_error(error: &KafkaError) -> bool {
     matches!(

@@ -27,13 +27,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
 
 use crate::config::KafkaSettings;
 use crate::consume::{ConsumeOptions, ConsumedRecord, GroupEvent, StartFrom, WeatherConsumer};
 use crate::display::{AsTable, Table};
-use crate::error::{Error, Result};
+use crate::error::{is_membership_refusal, Error, Result};
 use crate::produce::Deliveries;
 use crate::{offsets, topics};
 
@@ -502,16 +501,7 @@ fn poll_member(
     // whichever member holds its partition next.
     let committed = match consumer.commit(&polled) {
         Ok(_) => true,
-        Err(Error::Kafka { error, .. })
-            if matches!(
-                error.rdkafka_error_code(),
-                Some(
-                    RDKafkaErrorCode::RebalanceInProgress
-                        | RDKafkaErrorCode::IllegalGeneration
-                        | RDKafkaErrorCode::UnknownMemberId
-                )
-            ) =>
-        {
+        Err(Error::Kafka { error, .. }) if is_membership_refusal(&error) => {
             consumer.rewind(&polled)?;
             false
         }

@@ -25,13 +25,12 @@ use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
 
 use crate::config::KafkaSettings;
 use crate::consume::StartFrom;
 use crate::display::{or_dash, AsTable, Table};
-use crate::error::{Error, Result};
+use crate::error::{is_membership_refusal, Error, Result};
 use crate::topics;
 
 /// One partition's offsets, as a group sees them.
@@ -380,19 +379,16 @@ pub fn reset_offsets(
         }
         // Committing from outside the group (no join): what the Kafka tool does.
         let consumer = group_reader(settings, group)?;
-        consumer
-            .commit(&tpl, CommitMode::Sync)
-            .map_err(|e| match e.rdkafka_error_code() {
-                Some(
-                    RDKafkaErrorCode::UnknownMemberId
-                    | RDKafkaErrorCode::IllegalGeneration
-                    | RDKafkaErrorCode::RebalanceInProgress,
-                ) => Error::GroupActive {
+        consumer.commit(&tpl, CommitMode::Sync).map_err(|e| {
+            if is_membership_refusal(&e) {
+                Error::GroupActive {
                     group: group.to_string(),
                     detail: format!("the broker refused the commit: {e}"),
-                },
-                _ => Error::from_client(settings, format!("committing offsets for {group}"), e),
-            })?;
+                }
+            } else {
+                Error::from_client(settings, format!("committing offsets for {group}"), e)
+            }
+        })?;
     }
     Ok(OffsetReset {
         group: group.to_string(),
