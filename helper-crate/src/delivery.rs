@@ -210,27 +210,25 @@ pub fn process(
             commit(&mut report)?;
         }
         for decoded in &batch {
-            match decoded {
+            let (topic, partition, offset) = match decoded {
                 Decoded::Reading(record) => {
                     if !options.work.is_zero() {
                         std::thread::sleep(options.work);
                     }
                     on_processed(record);
                     report.processed += 1;
-                    if options.strategy == CommitStrategy::StoreAfterProcessing {
-                        consumer
-                            .store_offset(&record.topic, record.partition, record.offset + 1)
-                            .map_err(|e| Error::kafka("storing an offset", e))?;
-                    }
+                    (&record.topic, record.partition, record.offset)
                 }
                 Decoded::Poison(pill) => {
                     report.skipped += 1;
-                    if options.strategy == CommitStrategy::StoreAfterProcessing {
-                        consumer
-                            .store_offset(&pill.topic, pill.partition, pill.offset + 1)
-                            .map_err(|e| Error::kafka("storing an offset", e))?;
-                    }
+                    (&pill.topic, pill.partition, pill.offset)
                 }
+            };
+            if options.strategy == CommitStrategy::StoreAfterProcessing {
+                // Handled: only now may the background auto-commit store it.
+                consumer
+                    .store_offset(topic, partition, offset + 1)
+                    .map_err(|e| Error::kafka("storing an offset", e))?;
             }
         }
         if options.strategy == CommitStrategy::CommitAfterProcessing {
