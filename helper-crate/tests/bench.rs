@@ -28,23 +28,7 @@ fn bench_of_10000_messages_completes_with_matching_counts(engine: Engine) {
     assert!(latency.p50_ms <= latency.p99_ms && latency.p99_ms <= latency.max_ms);
 
     // The CLI's JSON carries the same shape.
-    let output = kafka_lab(
-        &temp_dir("bench-json"),
-        &[
-            "-b",
-            broker.bootstrap(),
-            "bench",
-            "--topic",
-            "bench",
-            "--messages",
-            "1000",
-        ]
-        .into_iter()
-        .chain(["--latency-rate", "0", "--json"])
-        .collect::<Vec<_>>(),
-    );
-    assert!(output.status.success(), "{}", describe(&output));
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let json = bench_cli(&broker, 1000, &[]);
     assert_eq!(json["produce"]["messages"], 1000);
     assert_eq!(json["consume"]["messages"], 1000);
 }
@@ -63,29 +47,22 @@ fn peers_run_on_the_same_broker_and_their_counts_match() {
     ] {
         let broker = TestBroker::start(engine, &[("bench", 1)]);
         let python = venv_python();
-        let output = kafka_lab(
-            &temp_dir("bench-peers"),
-            &[
-                "-b",
-                broker.bootstrap(),
-                "bench",
-                "--topic",
-                "bench",
-                "--messages",
-                "2000",
-                "--latency-rate",
-                "0",
-                flag,
-                "--python",
-                python.to_str().unwrap(),
-                "--json",
-            ],
-        );
-        assert!(output.status.success(), "{engine:?}: {}", describe(&output));
-        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let json = bench_cli(&broker, 2000, &[flag, "--python", python.to_str().unwrap()]);
         let peer = &json["peers"][0];
         assert_eq!(peer["tool"], tool);
         assert_eq!(peer["produce"]["messages"], 2000, "{json}");
         assert_eq!(peer["consume"]["messages"], 2000, "{json}");
     }
+}
+
+/// `kafka-lab bench --topic bench --messages N --latency-rate 0 --json EXTRA...`
+/// on `broker`, parsed.
+fn bench_cli(broker: &TestBroker, messages: usize, extra: &[&str]) -> serde_json::Value {
+    let messages = messages.to_string();
+    let mut args = vec!["-b", broker.bootstrap(), "bench", "--topic", "bench"];
+    args.extend(["--messages", &messages, "--latency-rate", "0", "--json"]);
+    args.extend(extra);
+    let output = kafka_lab(&temp_dir("bench-cli"), &args);
+    assert!(output.status.success(), "{args:?}: {}", describe(&output));
+    serde_json::from_slice(&output.stdout).unwrap()
 }

@@ -12,7 +12,7 @@ use kafka_lab::consume::{self, fresh_group_id, ConsumeOptions, StartFrom, Weathe
 use kafka_lab::groups::{self, Assignor, GroupRunOptions, OrderCheck, Placements, SPREAD_CITIES};
 use kafka_lab::offsets;
 use kafka_lab::produce::{produce_readings, Deliveries};
-use kafka_lab::weather::{Reading, WeatherGenerator};
+use kafka_lab::weather::WeatherGenerator;
 use kafka_lab::Error;
 
 on_both_engines!(
@@ -42,23 +42,19 @@ fn read_in_group(broker: &TestBroker, group: &str, max: usize) -> consume::Consu
     .unwrap()
 }
 
+/// `kafka-lab offsets --topic weather3 --group GROUP EXTRA...`: its stdout.
+fn offsets_cli(dir: &std::path::Path, broker: &TestBroker, group: &str, extra: &[&str]) -> Vec<u8> {
+    let mut args = vec!["-b", broker.bootstrap(), "offsets", "--topic", "weather3"];
+    args.extend(["--group", group]);
+    args.extend(extra);
+    let output = kafka_lab(dir, &args);
+    assert!(output.status.success(), "{}", describe(&output));
+    output.stdout
+}
+
 /// `kafka-lab offsets --topic weather3 --group GROUP --json`, parsed.
 fn offsets_json(dir: &std::path::Path, broker: &TestBroker, group: &str) -> serde_json::Value {
-    let output = kafka_lab(
-        dir,
-        &[
-            "-b",
-            broker.bootstrap(),
-            "offsets",
-            "--topic",
-            "weather3",
-            "--group",
-            group,
-            "--json",
-        ],
-    );
-    assert!(output.status.success(), "{}", describe(&output));
-    serde_json::from_slice(&output.stdout).unwrap()
+    serde_json::from_slice(&offsets_cli(dir, broker, group, &["--json"])).unwrap()
 }
 
 fn offsets_json_gives_watermarks_committed_and_lag_per_partition(engine: Engine) {
@@ -96,19 +92,8 @@ fn offsets_json_gives_watermarks_committed_and_lag_per_partition(engine: Engine)
     assert_eq!(total_high, 30);
     assert_eq!(total_lag, 30 - 12, "the group has 18 readings left");
 
-    let text = kafka_lab(
-        &dir,
-        &[
-            "-b",
-            broker.bootstrap(),
-            "offsets",
-            "--topic",
-            "weather3",
-            "--group",
-            &group,
-        ],
-    );
-    let text = String::from_utf8_lossy(&text.stdout);
+    let text = offsets_cli(&dir, &broker, &group, &[]);
+    let text = String::from_utf8_lossy(&text);
     assert!(text.contains("total lag 18"), "{text}");
 }
 
@@ -148,12 +133,7 @@ fn independent_clients_report_the_same_offsets_as_kafka_lab(engine: Engine) {
 fn a_group_is_moved_to_earliest_latest_an_offset_and_a_time(engine: Engine) {
     let broker = TestBroker::start(engine, &[("weather", 1)]);
     let settings = broker.settings();
-    let mut generator = WeatherGenerator::default_cities(3);
-    let base = chrono::Utc::now() - chrono::Duration::minutes(10);
-    let readings: Vec<Reading> = (0..10)
-        .map(|i| generator.next_reading_at(base + chrono::Duration::seconds(i * 10)))
-        .collect();
-    produce_readings(&settings, "weather", &readings).unwrap();
+    let readings = broker.produce_spaced("weather", 3, 10);
     let group = fresh_group_id("reset");
     let committed = || offsets::committed_offsets(&settings, &group, "weather").unwrap();
 

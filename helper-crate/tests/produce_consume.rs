@@ -304,12 +304,7 @@ fn poison_pills_are_reported_and_skipped(engine: Engine) {
 fn seeking_to_an_offset_or_a_time_leaves_committed_offsets_alone(engine: Engine) {
     let broker = TestBroker::start(engine, &[("weather", 1)]);
     let settings = broker.settings();
-    let mut generator = WeatherGenerator::default_cities(6);
-    let base = chrono::Utc::now() - chrono::Duration::minutes(10);
-    let readings: Vec<Reading> = (0..10)
-        .map(|i| generator.next_reading_at(base + chrono::Duration::seconds(i * 10)))
-        .collect();
-    produce_readings(&settings, "weather", &readings).unwrap();
+    let readings = broker.produce_spaced("weather", 6, 10);
     let group = fresh_group_id("seek");
     consume::consume(
         &settings,

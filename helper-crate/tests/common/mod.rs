@@ -10,7 +10,7 @@ use std::time::Duration;
 use kafka_lab::broker::{find_tansu, EmbeddedBroker, Engine};
 use kafka_lab::config::KafkaSettings;
 use kafka_lab::produce::{produce_readings, Deliveries};
-use kafka_lab::weather::WeatherGenerator;
+use kafka_lab::weather::{Reading, WeatherGenerator};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
 
@@ -51,6 +51,18 @@ impl TestBroker {
     pub fn produce(&self, topic: &str, seed: u64, count: usize) -> Deliveries {
         let readings = WeatherGenerator::default_cities(seed).take_readings(count);
         produce_readings(&self.settings(), topic, &readings).expect("readings are delivered")
+    }
+
+    /// Produces `count` readings stamped 10 seconds apart, the first 10 minutes
+    /// ago (for lookups by time), and returns them.
+    pub fn produce_spaced(&self, topic: &str, seed: u64, count: i64) -> Vec<Reading> {
+        let mut generator = WeatherGenerator::default_cities(seed);
+        let base = chrono::Utc::now() - chrono::Duration::minutes(10);
+        let readings: Vec<Reading> = (0..count)
+            .map(|i| generator.next_reading_at(base + chrono::Duration::seconds(i * 10)))
+            .collect();
+        produce_readings(&self.settings(), topic, &readings).expect("readings are delivered");
+        readings
     }
 }
 
