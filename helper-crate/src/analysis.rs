@@ -73,7 +73,7 @@ pub fn city_stats(frame: &DataFrame) -> Result<DataFrame> {
 }
 
 fn polars_error(error: PolarsError) -> Error {
-    Error::Config(format!("analysis: {error}"))
+    Error::Analysis(error.to_string())
 }
 
 /// A DataFrame shown as an HTML table in notebooks (evcxr) and as text in a terminal.

@@ -1,35 +1,42 @@
-//! Benchmarks: how fast a producer and a consumer move messages through a broker.
+//! Benchmarks: how fast readings move through a broker, on the paths users run.
 //!
 //! Throughput is messages (and megabytes) per second for a large batch: the
-//! producer queues them all and waits for the last delivery report, the consumer
-//! reads them all back from the beginning. Latency is the time from `send` to the
-//! consumer's `poll` returning the message, measured at a steady moderate rate
-//! (each payload starts with its send time), reported as percentiles: the median
-//! (p50) says what is typical, p99 and p99.9 what the slowest messages saw.
+//! producer ([`crate::produce::stream_weather`], what `produce` runs) queues every
+//! reading and waits for the last delivery report; the consumer
+//! ([`WeatherConsumer`], what `consume` runs) joins a fresh group and reads them
+//! all back from `earliest`, once without a CSV log and once writing
+//! `kafka_log.csv` (each batch written and fsynced before its commit). Latency is
+//! the time from `send` to the consumer's poll returning the message, measured at
+//! a steady moderate rate (each payload starts with its send time), reported as
+//! percentiles: the median (p50) says what is typical, p99 and p99.9 what the
+//! slowest messages saw.
 //!
-//! The throughput producer waits up to `linger.ms=20` to fill batches (small
-//! lingers cost throughput dearly on some brokers); the latency producer sends
-//! each message at once (`linger.ms=0`). Both use `acks=all`. Every figure
-//! printed is measured in the run that prints it.
+//! Peers run the same readings on the same broker in the same run: kcat (`-P` of
+//! the readings as `city:json` lines, `-G` to read them in a group) and the Python
+//! confluent-kafka client (produce, then a group consumer decoding each value).
+//! kcat and confluent-kafka sit on librdkafka like this crate, so the ratios show
+//! what the crate itself costs. Every figure printed is measured in the run that
+//! prints it.
 //!
 //! Kafka CLI equivalents: `kafka-producer-perf-test.sh`, `kafka-consumer-perf-test.sh`.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{DeliveryResult, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::message::Message;
+use rdkafka::producer::BaseRecord;
+use rdkafka::topic_partition_list::Offset;
 use serde::Serialize;
 
+use crate::client::ConsumerBuilder;
 use crate::config::KafkaSettings;
+use crate::consume::{fresh_group_id, ConsumeOptions, PollLimits, StartFrom, WeatherConsumer};
+use crate::csv_log::CsvLog;
 use crate::display::{AsTable, Table};
 use crate::error::{Error, Result};
 use crate::offsets;
-use crate::produce::send_making_room;
+use crate::produce::{stream_weather, ReportingProducer};
+use crate::weather::{WeatherGenerator, DEFAULT_CITIES};
 
 /// What a bench run reports while it works: a new phase, or how far the
 /// current phase has come (for a progress bar).
@@ -59,26 +66,36 @@ fn step(progress: &mut dyn FnMut(Progress<'_>), done: usize, total: usize) {
 pub struct BenchOptions {
     /// The topic (it must exist; [`run_bench`] does not create it).
     pub topic: String,
-    /// Messages for the throughput runs.
+    /// Readings for the throughput runs.
     pub messages: usize,
-    /// Bytes per message.
-    pub size: usize,
+    /// Bytes per message of the latency run (at least 16: it carries its send time).
+    pub latency_size: usize,
     /// Messages per second for the latency run.
     pub latency_rate: u32,
     /// Length of the latency run.
     pub latency_duration: Duration,
+    /// A folder for the CSV log and the peers' input file.
+    pub work_dir: PathBuf,
+    /// The seed of the readings (the peers send the same ones).
+    pub seed: u64,
 }
 
 impl BenchOptions {
-    /// 1,000,000 × 100 B, then 1,000 msg/s for 10 s.
+    /// 1,000,000 readings, then 100-byte messages at 1,000 msg/s for 10 s.
     pub fn new(topic: impl Into<String>) -> Self {
         BenchOptions {
             topic: topic.into(),
             messages: 1_000_000,
-            size: 100,
+            latency_size: 100,
             latency_rate: 1_000,
             latency_duration: Duration::from_secs(10),
+            work_dir: std::env::temp_dir(),
+            seed: 42,
         }
+    }
+
+    fn readings(&self) -> WeatherGenerator {
+        WeatherGenerator::new(&DEFAULT_CITIES, self.seed)
     }
 }
 
@@ -150,15 +167,17 @@ pub struct BenchReport {
     pub bootstrap: String,
     /// The topic.
     pub topic: String,
-    /// Bytes per message.
-    pub size: usize,
-    /// Producing all messages, until the last delivery report.
+    /// Bytes per reading (the JSON value).
+    pub value_bytes: usize,
+    /// Producing the readings, until the last delivery report.
     pub produce: Throughput,
-    /// Consuming them all back from the beginning.
+    /// Reading them all back in a fresh group, without a CSV log.
     pub consume: Throughput,
+    /// The same into a new `kafka_log.csv`.
+    pub consume_to_csv: Throughput,
     /// Produce-to-consume latency at a steady rate.
     pub latency: Option<Latency>,
-    /// Other clients on the same broker, same topic and messages, when compared.
+    /// Other clients on the same broker, same topic and readings, when compared.
     pub peers: Vec<PeerFigures>,
 }
 
@@ -168,76 +187,34 @@ pub fn run_bench(
     options: &BenchOptions,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<BenchReport> {
-    let start_offsets = high_watermarks(settings, &options.topic)?;
-
+    let value_bytes = options.readings().next_reading().to_json().len();
     progress(Progress::Phase(&format!(
-        "producing {} messages of {} B to '{}'",
-        options.messages, options.size, options.topic
+        "producing {} readings ({value_bytes} B) to '{}'",
+        options.messages, options.topic
     )));
-    let producer = bench_producer(settings, "20")?;
-    let payload = vec![b'x'; options.size.max(16)];
+    let total = options.messages;
+    let mut reported = 0;
     let started = Instant::now();
-    for sent in 1..=options.messages {
-        send_waiting_for_room(&producer, settings, &options.topic, &payload)?;
-        if sent % 1000 == 0 {
-            // Serve delivery reports as they come (kcat does after every
-            // message; every 1,000th measured faster here), rather than a
-            // million of them at the end.
-            producer.poll(Duration::ZERO);
-            step(progress, sent, options.messages);
-        }
-    }
-    producer
-        .flush(settings.timeout() * 6)
-        .map_err(|e| Error::from_client(settings, "flushing the bench producer", e))?;
-    let produce = Throughput::new(options.messages, payload.len(), started.elapsed());
-    let failed = producer.context().failed.load(Ordering::Relaxed);
-    if failed > 0 {
-        return Err(Error::Delivery {
-            total: options.messages,
-            undelivered: vec![format!("{failed} bench messages failed delivery")],
-        });
-    }
+    stream_weather(
+        settings,
+        &options.topic,
+        &mut options.readings(),
+        total,
+        None,
+        &mut |_, _| {
+            reported += 1;
+            step(progress, reported, total);
+        },
+    )?;
+    let produce = Throughput::new(total, value_bytes, started.elapsed());
 
-    // What is there to read back: a broker with a small retention (the mock
-    // engine keeps about 40,000 of these) has already dropped the oldest.
-    // Read from where the producer started, or from the oldest message still
-    // stored if the broker already dropped some.
-    let mut read_from = Vec::new();
-    let mut expected = 0;
-    for (partition, low, high) in offsets::watermarks(settings, &options.topic)? {
-        let start = start_offsets
-            .iter()
-            .find(|(p, _)| *p == partition)
-            .map_or(0, |(_, offset)| *offset);
-        read_from.push((partition, low.max(start)));
-        expected += high - low.max(start);
-    }
-    let expected = expected.max(0) as usize;
-    progress(Progress::Phase(&format!(
-        "consuming them back ({expected} still stored)"
-    )));
-    let consumer = bench_consumer(settings, &options.topic, &read_from)?;
-    let started = Instant::now();
-    let mut read = 0;
-    let mut idle_since = Instant::now();
-    while read < expected {
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(_)) => {
-                read += 1;
-                idle_since = Instant::now();
-                step(progress, read, expected);
-            }
-            Some(Err(_)) | None if idle_since.elapsed() > settings.timeout() => {
-                return Err(Error::Config(format!(
-                    "bench: only {read} of {expected} messages came back within {:?} of the last one",
-                    settings.timeout()
-                )))
-            }
-            _ => {}
-        }
-    }
-    let consume = Throughput::new(read, payload.len(), started.elapsed());
+    let consume = consume_back(settings, options, None, value_bytes, progress)?;
+    let csv_path = options
+        .work_dir
+        .join(format!("kafka-lab-bench-{}.csv", std::process::id()));
+    let consume_to_csv = consume_back(settings, options, Some(&csv_path), value_bytes, progress);
+    let _ = std::fs::remove_file(&csv_path);
+    let consume_to_csv = consume_to_csv?;
 
     let latency = if options.latency_rate > 0 && !options.latency_duration.is_zero() {
         progress(Progress::Phase(&format!(
@@ -251,12 +228,144 @@ pub fn run_bench(
     Ok(BenchReport {
         bootstrap: settings.bootstrap().to_string(),
         topic: options.topic.clone(),
-        size: payload.len(),
+        value_bytes,
         produce,
         consume,
+        consume_to_csv,
         latency,
         peers: Vec::new(),
     })
+}
+
+/// A whole bench run: which topic (a new one unless given), and which peers
+/// run the same readings after the crate.
+#[derive(Clone, Debug)]
+pub struct BenchPlan {
+    /// What to measure; `options.topic` is used when `create_partitions` is `None`.
+    pub options: BenchOptions,
+    /// Create a new topic of this many partitions for the run, and delete it after.
+    pub create_partitions: Option<i32>,
+    /// Run kcat too.
+    pub kcat: bool,
+    /// Run the Python confluent-kafka client too, with this Python.
+    pub python: Option<PathBuf>,
+}
+
+impl BenchPlan {
+    /// A new topic `kafka-lab-bench-<time>`, of `partitions` partitions.
+    pub fn on_new_topic(partitions: i32) -> Self {
+        let topic = format!(
+            "kafka-lab-bench-{}",
+            chrono::Utc::now().format("%Y%m%d%H%M%S")
+        );
+        BenchPlan {
+            options: BenchOptions::new(topic),
+            create_partitions: Some(partitions),
+            kcat: false,
+            python: None,
+        }
+    }
+}
+
+impl BenchPlan {
+    /// The same plan on an existing `topic`, which it neither creates nor deletes.
+    pub fn with_topic(mut self, topic: &str) -> Self {
+        self.options.topic = topic.to_string();
+        self.create_partitions = None;
+        self
+    }
+}
+
+/// Runs a [`BenchPlan`]: creates its topic if asked, measures the crate, then
+/// each peer on the same topic, and deletes a topic it created.
+pub fn run_plan(
+    settings: &KafkaSettings,
+    plan: &BenchPlan,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<BenchReport> {
+    let options = &plan.options;
+    if let Some(partitions) = plan.create_partitions {
+        crate::topics::create_topic(settings, &options.topic, partitions)?;
+    }
+    let report = run_bench(settings, options, progress).and_then(|mut report| {
+        if plan.kcat {
+            progress(Progress::Phase(&format!(
+                "kcat: the same {} readings",
+                options.messages
+            )));
+            report.peers.push(kcat_bench(settings, options)?);
+        }
+        if let Some(python) = &plan.python {
+            progress(Progress::Phase(&format!(
+                "confluent-kafka ({}): the same {} readings",
+                python.display(),
+                options.messages
+            )));
+            report.peers.push(python_bench(settings, options, python)?);
+        }
+        Ok(report)
+    });
+    if plan.create_partitions.is_some() {
+        // Best effort: the figures matter more than the clean-up.
+        let _ = crate::topics::delete_topic(settings, &options.topic);
+    }
+    report
+}
+
+/// Messages the topic stores now: what a fresh group reads from `earliest`.
+/// A broker with a small retention (the mock engine keeps 5 MB per partition)
+/// may have dropped the oldest.
+fn stored(settings: &KafkaSettings, topic: &str) -> Result<usize> {
+    let stored: i64 = offsets::watermarks(settings, topic)?
+        .iter()
+        .map(|(_, low, high)| high - low)
+        .sum();
+    Ok(stored.max(0) as usize)
+}
+
+/// Reads the whole topic as a fresh group from `earliest`, as `consume` does,
+/// into a new CSV log when `csv` is given.
+fn consume_back(
+    settings: &KafkaSettings,
+    options: &BenchOptions,
+    csv: Option<&Path>,
+    value_bytes: usize,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Throughput> {
+    let expected = stored(settings, &options.topic)?;
+    progress(Progress::Phase(&format!(
+        "consuming them back in a fresh group ({expected} stored){}",
+        csv.map_or(String::new(), |path| format!(" into {}", path.display()))
+    )));
+    let read_options = ConsumeOptions {
+        keep_records: false,
+        ..ConsumeOptions::new(&options.topic)
+            .group(fresh_group_id("bench"))
+            .from(StartFrom::Earliest)
+            .max(expected.max(1))
+            .timeout(settings.timeout() * 30)
+    };
+    let started = Instant::now();
+    let mut consumer = WeatherConsumer::new(settings, read_options)?;
+    let mut log = match csv {
+        Some(path) => Some(CsvLog::open(path)?),
+        None => None,
+    };
+    let mut read = 0;
+    let report = consumer.run(log.as_mut(), &mut |records| {
+        read += records.len();
+        step(progress, read, expected);
+    })?;
+    let elapsed = started.elapsed();
+    let messages = report.read + report.poison.len();
+    if messages < expected {
+        return Err(Error::Timeout {
+            what: format!("reading back all {expected} messages (read {messages})"),
+            waited: elapsed,
+            hint: Some(format!("stopped: {}", report.stopped.describe())),
+        });
+    }
+    Ok(Throughput::new(messages, value_bytes, elapsed))
 }
 
 /// Sends at a steady rate, each payload stamped with its send time, while a
@@ -268,46 +377,49 @@ fn measure_latency(
 ) -> Result<Option<Latency>> {
     // No lingering here: each message goes out at once, as latency-sensitive
     // producers are configured.
-    let producer = &bench_producer(settings, "0")?;
-    let consumer = bench_consumer(
-        settings,
-        &options.topic,
-        &high_watermarks(settings, &options.topic)?,
-    )?;
+    let mut producer = ReportingProducer::<()>::new(settings, &[("linger.ms", "0")])?;
+    let ends: Vec<(i32, Offset)> = offsets::watermarks(settings, &options.topic)?
+        .into_iter()
+        .map(|(partition, _, high)| (partition, Offset::Offset(high)))
+        .collect();
+    let mut consumer = ConsumerBuilder::new(settings)
+        .set("fetch.wait.max.ms", "10")
+        .set("enable.partition.eof", "false")
+        .build()?;
+    consumer.assign(&options.topic, &ends)?;
     let total = (f64::from(options.latency_rate) * options.latency_duration.as_secs_f64()) as usize;
     let interval = Duration::from_secs_f64(1.0 / f64::from(options.latency_rate));
-    let mut payload = vec![b'x'; options.size.max(16)];
+    let mut payload = vec![b'x'; options.latency_size.max(16)];
     let mut samples = Vec::with_capacity(total);
     let started = Instant::now();
     let mut sent = 0;
     let deadline = started + options.latency_duration + settings.timeout();
+    let limits = PollLimits {
+        max: 1,
+        timeout: Duration::from_micros(200),
+        stop_at_end: false,
+    };
     while samples.len() < total && Instant::now() < deadline {
         let due = started + interval.mul_f64(sent as f64);
         if sent < total && Instant::now() >= due {
             payload[..16].copy_from_slice(&now_nanos().to_le_bytes());
-            send_waiting_for_room(producer, settings, &options.topic, &payload)?;
-            producer.poll(Duration::ZERO);
+            let record =
+                BaseRecord::<(), [u8], _>::with_opaque_to(&options.topic, producer.opaque(()))
+                    .payload(&payload[..]);
+            producer.send(record)?;
+            producer.take_reports();
             sent += 1;
             continue;
         }
-        if let Some(Ok(message)) = consumer.poll(Duration::from_micros(200)) {
+        consumer.poll_messages(limits, &mut |message| {
             if let Some(stamp) = message.payload().and_then(|p| p.get(..16)) {
                 let sent_at = u128::from_le_bytes(stamp.try_into().unwrap_or([0; 16]));
                 samples.push(now_nanos().saturating_sub(sent_at) as f64 / 1e6);
-                step(progress, samples.len(), total);
             }
-        }
-        producer.poll(Duration::ZERO);
+        })?;
+        step(progress, samples.len(), total);
     }
     Ok(Latency::from_samples(samples))
-}
-
-/// (partition, high watermark) for every partition of `topic`.
-fn high_watermarks(settings: &KafkaSettings, topic: &str) -> Result<Vec<(i32, i64)>> {
-    Ok(offsets::watermarks(settings, topic)?
-        .into_iter()
-        .map(|(partition, _, high)| (partition, high))
-        .collect())
 }
 
 fn now_nanos() -> u128 {
@@ -316,72 +428,23 @@ fn now_nanos() -> u128 {
         .map_or(0, |d| d.as_nanos())
 }
 
-/// Counts failed deliveries: a benchmark that lost messages must say so.
-#[derive(Default)]
-struct FailureCount {
-    failed: AtomicUsize,
-}
-
-impl ClientContext for FailureCount {}
-
-impl ProducerContext for FailureCount {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if result.is_err() {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-        }
+/// The bench's readings as `city:json` lines, the input of the peers.
+fn readings_file(options: &BenchOptions) -> Result<PathBuf> {
+    use std::io::Write;
+    let path = options.work_dir.join(format!(
+        "kafka-lab-bench-readings-{}.txt",
+        std::process::id()
+    ));
+    let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+    let mut out = std::io::BufWriter::new(file);
+    let mut readings = options.readings();
+    for _ in 0..options.messages {
+        let reading = readings.next_reading();
+        writeln!(out, "{}:{}", reading.key(), reading.to_json())
+            .map_err(|e| Error::io(&path, e))?;
     }
-}
-
-fn bench_producer(settings: &KafkaSettings, linger_ms: &str) -> Result<BaseProducer<FailureCount>> {
-    let timeout_ms = (settings.timeout() * 6).as_millis().to_string();
-    settings
-        .client_config_with_defaults(&[
-            ("linger.ms", linger_ms),
-            ("acks", "all"),
-            ("queue.buffering.max.messages", "1000000"),
-            ("message.timeout.ms", &timeout_ms),
-        ])
-        .create_with_context(FailureCount::default())
-        .map_err(|e| Error::from_client(settings, "creating the bench producer", e))
-}
-
-fn send_waiting_for_room(
-    producer: &BaseProducer<FailureCount>,
-    settings: &KafkaSettings,
-    topic: &str,
-    payload: &[u8],
-) -> Result<()> {
-    let record = BaseRecord::<(), [u8]>::to(topic).payload(payload);
-    // The bench fills the queue on purpose: wait for room as long as it takes.
-    send_making_room(producer, record, None)
-        .map_err(|e| Error::from_client(settings, "bench send", e))
-}
-
-fn bench_consumer(
-    settings: &KafkaSettings,
-    topic: &str,
-    start: &[(i32, i64)],
-) -> Result<BaseConsumer> {
-    let consumer: BaseConsumer = settings
-        .client_config_with_defaults(&[
-            ("fetch.wait.max.ms", "10"),
-            ("auto.offset.reset", "earliest"),
-        ])
-        .set("group.id", crate::consume::fresh_group_id("bench"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .map_err(|e| Error::from_client(settings, "creating the bench consumer", e))?;
-    let mut tpl = TopicPartitionList::new();
-    for (partition, offset) in start {
-        tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
-            .map_err(|e| Error::kafka("bench assignment", e))?;
-    }
-    consumer
-        .assign(&tpl)
-        .map_err(|e| Error::from_client(settings, "bench assignment", e))?;
-    Ok(consumer)
+    out.flush().map_err(|e| Error::io(&path, e))?;
+    Ok(path)
 }
 
 /// Another client's throughput on the same broker, topic, message size and
@@ -397,21 +460,16 @@ pub struct PeerFigures {
     pub consume: Throughput,
 }
 
-/// Runs `kcat -P` and `kcat -C -e` with the bench's count and size.
+/// Runs `kcat -P` of the same readings (key = city), then `kcat -G` in a fresh
+/// group reading the topic from `earliest`, as the crate's consumer does.
 pub fn kcat_bench(settings: &KafkaSettings, options: &BenchOptions) -> Result<PeerFigures> {
-    let size = options.size.max(16);
-    let file = std::env::temp_dir().join(format!("kafka-lab-kcat-{}.txt", std::process::id()));
-    let mut lines = Vec::with_capacity(options.messages * (size + 1));
-    for _ in 0..options.messages {
-        lines.extend(std::iter::repeat_n(b'x', size));
-        lines.push(b'\n');
-    }
-    std::fs::write(&file, &lines).map_err(|e| Error::io(&file, e))?;
+    let file = readings_file(options)?;
+    let value_bytes = options.readings().next_reading().to_json().len();
     let kcat = |args: &[&str]| -> Result<Duration> {
         let started = Instant::now();
         let mut command = std::process::Command::new("kcat");
         command.args(["-b", settings.bootstrap(), "-q"]);
-        // The same -X properties as the crate's clients (e.g. a tuning sweep).
+        // The same properties as the crate's clients (e.g. a tuning sweep).
         for (key, value) in settings.properties() {
             command.arg("-X").arg(format!("{key}={value}"));
         }
@@ -420,53 +478,53 @@ pub fn kcat_bench(settings: &KafkaSettings, options: &BenchOptions) -> Result<Pe
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .output()
-            .map_err(|e| {
-                Error::Config(format!(
-                    "kcat could not be run ({e}): install it (scripts/setup.sh)"
-                ))
+            .map_err(|e| Error::Program {
+                program: "kcat".to_string(),
+                message: format!("could not be run ({e}): install it (scripts/setup.sh)"),
             })?;
         if !output.status.success() {
-            return Err(Error::Config(format!(
-                "kcat failed: {}(Debian's kcat talks to the mock engine, not to tansu)",
-                String::from_utf8_lossy(&output.stderr)
-            )));
+            return Err(Error::Program {
+                program: "kcat".to_string(),
+                message: format!(
+                    "{} (Debian's kcat talks to the mock engine, not to tansu)",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+            });
         }
         Ok(started.elapsed())
     };
     let file_arg = file.to_string_lossy().to_string();
-    let mut produce_args = vec!["-P", "-t", &options.topic, "-l", &file_arg];
-    // The crate's bench producer settings, unless -X changed them.
-    for (key, value) in [("linger.ms", "linger.ms=20"), ("acks", "acks=all")] {
+    let mut produce_args = vec!["-P", "-t", &options.topic, "-K:", "-l", &file_arg];
+    // The crate's producer settings, unless -X changed them.
+    for (key, value) in [
+        ("acks", "acks=all"),
+        ("enable.idempotence", "enable.idempotence=true"),
+    ] {
         if !settings.properties().contains_key(key) {
             produce_args.extend(["-X", value]);
         }
     }
     let produced = kcat(&produce_args);
     let _ = std::fs::remove_file(&file);
-    let produce = Throughput::new(options.messages, size, produced?);
+    let produce = Throughput::new(options.messages, value_bytes, produced?);
 
-    // kcat reads every partition from its oldest message and stops after as
-    // many messages as it wrote, or as the broker still keeps (the mock engine
-    // keeps 5 MB per partition). All bench messages have the same size.
-    let stored: i64 = offsets::watermarks(settings, &options.topic)?
-        .iter()
-        .map(|(_, low, high)| high - low)
-        .sum();
-    let expected = (options.messages as i64).min(stored).max(0) as usize;
+    let expected = stored(settings, &options.topic)?;
+    let group = fresh_group_id("bench-kcat");
+    let count = expected.to_string();
     let consumed = kcat(&[
-        "-C",
-        "-t",
-        &options.topic,
-        "-o",
-        "beginning",
+        "-G",
+        &group,
+        "-X",
+        "auto.offset.reset=earliest",
         "-e",
         "-c",
-        &expected.to_string(),
+        &count,
+        &options.topic,
     ])?;
     Ok(PeerFigures {
         tool: "kcat".to_string(),
         produce,
-        consume: Throughput::new(expected, size, consumed),
+        consume: Throughput::new(expected, value_bytes, consumed),
     })
 }
 
@@ -474,22 +532,25 @@ pub fn kcat_bench(settings: &KafkaSettings, options: &BenchOptions) -> Result<Pe
 /// no checkout.
 const PYTHON_BENCH: &str = include_str!("python_bench.py");
 
-/// Runs the same produce and consume with the Python confluent-kafka client
-/// (`python` must have it: the venv `scripts/setup.sh` makes does), on every
-/// partition of the topic.
+/// Runs the same produce and group consume with the Python confluent-kafka
+/// client (`python` must have it: the venv `scripts/setup.sh` makes does).
 pub fn python_bench(
     settings: &KafkaSettings,
     options: &BenchOptions,
-    python: &std::path::Path,
+    python: &Path,
 ) -> Result<PeerFigures> {
-    let script =
-        std::env::temp_dir().join(format!("kafka-lab-python-bench-{}.py", std::process::id()));
+    let program = || format!("{} (confluent-kafka bench)", python.display());
+    let script = options
+        .work_dir
+        .join(format!("kafka-lab-python-bench-{}.py", std::process::id()));
     std::fs::write(&script, PYTHON_BENCH).map_err(|e| Error::io(&script, e))?;
-    let size = options.size.max(16);
+    let file = readings_file(options)?;
+    let value_bytes = options.readings().next_reading().to_json().len();
     let output = std::process::Command::new(python)
         .arg(&script)
         .args([settings.bootstrap(), &options.topic])
-        .args([options.messages.to_string(), size.to_string()])
+        .arg(&file)
+        .arg(fresh_group_id("bench-python"))
         .args(
             settings
                 .properties()
@@ -498,17 +559,16 @@ pub fn python_bench(
         )
         .output();
     let _ = std::fs::remove_file(&script);
-    let output = output.map_err(|e| {
-        Error::Config(format!(
-            "{} could not be run ({e}): give --python PATH to a Python with confluent-kafka",
-            python.display()
-        ))
+    let _ = std::fs::remove_file(&file);
+    let output = output.map_err(|e| Error::Program {
+        program: program(),
+        message: format!("could not be run ({e}): give a Python with confluent-kafka"),
     })?;
     if !output.status.success() {
-        return Err(Error::Config(format!(
-            "the Python bench failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        )));
+        return Err(Error::Program {
+            program: program(),
+            message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
     }
     #[derive(serde::Deserialize)]
     struct Timed {
@@ -520,14 +580,15 @@ pub fn python_bench(
         produce: Timed,
         consume: Timed,
     }
-    let figures: Figures = serde_json::from_slice(&output.stdout).map_err(|e| {
-        Error::Config(format!(
-            "the Python bench printed no figures ({e}): {}",
+    let figures: Figures = serde_json::from_slice(&output.stdout).map_err(|e| Error::Program {
+        program: program(),
+        message: format!(
+            "printed no figures ({e}): {}",
             String::from_utf8_lossy(&output.stdout)
-        ))
+        ),
     })?;
     let throughput =
-        |t: Timed| Throughput::new(t.messages, size, Duration::from_secs_f64(t.seconds));
+        |t: Timed| Throughput::new(t.messages, value_bytes, Duration::from_secs_f64(t.seconds));
     Ok(PeerFigures {
         tool: "confluent-kafka (Python)".to_string(),
         produce: throughput(figures.produce),
@@ -539,16 +600,20 @@ impl AsTable for BenchReport {
     fn as_table(&self) -> Table {
         let mut table = Table::new(&["measure", "messages", "seconds", "msg/s", "MB/s"])
             .with_title(format!(
-                "kafka-lab bench: {} × {} B on '{}' at {}",
-                self.produce.messages, self.size, self.topic, self.bootstrap
+                "kafka-lab bench: {} readings × {} B on '{}' at {}",
+                self.produce.messages, self.value_bytes, self.topic, self.bootstrap
             ));
         let mut rows = vec![
             ("kafka-lab produce".to_string(), self.produce),
-            ("kafka-lab consume".to_string(), self.consume),
+            ("kafka-lab consume (group)".to_string(), self.consume),
+            (
+                "kafka-lab consume (group) into CSV".to_string(),
+                self.consume_to_csv,
+            ),
         ];
         for peer in &self.peers {
             rows.push((format!("{} produce", peer.tool), peer.produce));
-            rows.push((format!("{} consume", peer.tool), peer.consume));
+            rows.push((format!("{} consume (group)", peer.tool), peer.consume));
         }
         for (name, t) in rows {
             table.push_row(vec![
@@ -560,14 +625,18 @@ impl AsTable for BenchReport {
             ]);
         }
         for peer in &self.peers {
+            let ratio = |ours: Throughput, theirs: Throughput| {
+                ours.messages_per_second / theirs.messages_per_second
+            };
             table.push_row(vec![
                 format!("ratio kafka-lab ÷ {}", peer.tool),
                 String::new(),
                 String::new(),
                 format!(
-                    "{:.2} produce, {:.2} consume",
-                    self.produce.messages_per_second / peer.produce.messages_per_second,
-                    self.consume.messages_per_second / peer.consume.messages_per_second
+                    "{:.2} produce, {:.2} consume, {:.2} consume into CSV",
+                    ratio(self.produce, peer.produce),
+                    ratio(self.consume, peer.consume),
+                    ratio(self.consume_to_csv, peer.consume)
                 ),
                 String::new(),
             ]);

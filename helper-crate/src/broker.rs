@@ -34,12 +34,12 @@ use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::ClientConfig;
 
 use crate::config::KafkaSettings;
-use crate::error::{Error, Result};
-use crate::shutdown::Shutdown;
+use crate::error::{Error, Result, Setting};
+use crate::shutdown;
 use crate::topics;
 
 /// Which broker implementation to run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Engine {
     /// The tansu broker process, SQLite storage.
     Tansu,
@@ -65,9 +65,10 @@ impl FromStr for Engine {
         match name.trim().to_ascii_lowercase().as_str() {
             "tansu" => Ok(Engine::Tansu),
             "mock" => Ok(Engine::Mock),
-            other => Err(Error::Config(format!(
-                "unknown broker engine '{other}': expected tansu or mock"
-            ))),
+            other => Err(Error::config(
+                Setting::Engine,
+                format!("unknown broker engine '{other}': expected tansu or mock"),
+            )),
         }
     }
 }
@@ -78,6 +79,96 @@ impl fmt::Display for Engine {
             Engine::Tansu => "tansu",
             Engine::Mock => "mock",
         })
+    }
+}
+
+/// A topic the embedded broker creates when it starts: `NAME:PARTITIONS`
+/// (`NAME` alone means one partition).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// The topic.
+    pub name: String,
+    /// Its partitions.
+    pub partitions: i32,
+}
+
+impl FromStr for TopicSpec {
+    type Err = Error;
+
+    fn from_str(spec: &str) -> Result<TopicSpec> {
+        let (name, partitions) = spec.split_once(':').unwrap_or((spec, "1"));
+        let partitions: i32 = partitions.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+            Error::config(
+                Setting::BrokerTopic,
+                format!("bad topic '{spec}': expected NAME:PARTITIONS, e.g. weather:3"),
+            )
+        })?;
+        crate::topics::validate_topic_name(name)?;
+        Ok(TopicSpec {
+            name: name.to_string(),
+            partitions,
+        })
+    }
+}
+
+impl fmt::Display for TopicSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.name, self.partitions)
+    }
+}
+
+/// The arguments of the `broker` command: the one definition that the command
+/// line parses and that [`BrokerArgs::to_args`] renders for the mock engine's
+/// own `kafka-lab broker` process.
+#[derive(Clone, Debug, PartialEq, Eq, clap::Args)]
+pub struct BrokerArgs {
+    /// tansu (SQLite storage, default when installed) or mock (librdkafka, in memory)
+    #[arg(long, value_enum)]
+    pub engine: Option<Engine>,
+    /// Address to listen on and advertise
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub listen: SocketAddr,
+    /// Data folder [default: .kafka-lab/ENGINE-PORT]
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Topic to create at start, NAME:PARTITIONS (repeatable; the mock engine
+    /// cannot create topics later)
+    #[arg(long = "topic", value_name = "NAME:PARTITIONS")]
+    pub topics: Vec<TopicSpec>,
+}
+
+impl BrokerArgs {
+    /// The arguments that make the `broker` command run with these.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(engine) = self.engine {
+            args.extend(["--engine".to_string(), engine.to_string()]);
+        }
+        args.extend(["--listen".to_string(), self.listen.to_string()]);
+        if let Some(data) = &self.data {
+            args.extend(["--data".to_string(), data.display().to_string()]);
+        }
+        for topic in &self.topics {
+            args.extend(["--topic".to_string(), topic.to_string()]);
+        }
+        args
+    }
+
+    /// The broker these arguments describe (the engine from the environment
+    /// or what is installed, when not given).
+    pub fn config(&self) -> Result<BrokerConfig> {
+        let engine = match self.engine {
+            Some(engine) => engine,
+            None => Engine::from_env_or_installed()?,
+        };
+        let mut config = BrokerConfig::new(engine, self.listen);
+        if let Some(dir) = &self.data {
+            config = config.data_dir(dir);
+        }
+        for topic in &self.topics {
+            config = config.topic(&topic.name, topic.partitions);
+        }
+        Ok(config)
     }
 }
 
@@ -279,8 +370,8 @@ impl EmbeddedBroker {
     }
 
     /// Blocks until the child exits or a shutdown is requested; then stops it.
-    pub fn wait(&mut self, shutdown: Shutdown) -> Result<()> {
-        while !shutdown.requested() {
+    pub fn wait(&mut self) -> Result<()> {
+        while !shutdown::requested() {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(Error::Broker(format!(
                     "the {} broker exited ({status}); see {}",
@@ -505,18 +596,21 @@ fn mock_command(config: &BrokerConfig) -> Result<Command> {
                 .to_string(),
         )
         })?;
+    let args = BrokerArgs {
+        engine: Some(Engine::Mock),
+        listen: config.listen,
+        data: Some(config.data_dir.clone()),
+        topics: config
+            .topics
+            .iter()
+            .map(|(name, partitions)| TopicSpec {
+                name: name.clone(),
+                partitions: *partitions,
+            })
+            .collect(),
+    };
     let mut command = Command::new(kafka_lab);
-    command
-        .arg("broker")
-        .arg("--engine")
-        .arg("mock")
-        .arg("--listen")
-        .arg(config.listen.to_string())
-        .arg("--data")
-        .arg(&config.data_dir);
-    for (topic, partitions) in &config.topics {
-        command.arg("--topic").arg(format!("{topic}:{partitions}"));
-    }
+    command.arg("broker").args(args.to_args());
     Ok(command)
 }
 
@@ -562,7 +656,7 @@ impl MockBroker {
                 .ok_or_else(|| Error::Broker("the mock cluster has no address".into()))?
         };
         let host = std::ffi::CString::new(listen.ip().to_string())
-            .map_err(|_| Error::Config("bad listen address".into()))?;
+            .map_err(|_| Error::config(Setting::Listen, "bad listen address"))?;
         // SAFETY: the cluster pointer comes from the live client; librdkafka copies the host.
         unsafe {
             let cluster =
@@ -583,13 +677,13 @@ impl MockBroker {
 
     /// Accepts connections at the listen address and forwards each to the mock
     /// cluster until a shutdown is requested.
-    pub fn serve(&self, shutdown: Shutdown) -> Result<()> {
+    pub fn serve(&self) -> Result<()> {
         let listener = TcpListener::bind(self.listen)
             .map_err(|e| Error::Broker(format!("cannot listen on {}: {e}", self.listen)))?;
         listener
             .set_nonblocking(true)
             .map_err(|e| Error::Broker(e.to_string()))?;
-        while !shutdown.requested() {
+        while !shutdown::requested() {
             match listener.accept() {
                 Ok((client, _)) => {
                     let upstream = self.upstream;
@@ -640,6 +734,28 @@ fn forward(client: TcpStream, upstream: SocketAddr) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn broker_args_survive_their_own_rendering() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct BrokerCommand {
+            #[command(flatten)]
+            args: BrokerArgs,
+        }
+        let args = BrokerArgs {
+            engine: Some(Engine::Mock),
+            listen: "127.0.0.1:19092".parse().unwrap(),
+            data: Some(PathBuf::from("/tmp/d")),
+            topics: vec!["weather:3".parse().unwrap(), "t".parse().unwrap()],
+        };
+        let parsed = BrokerCommand::try_parse_from(
+            std::iter::once("broker".to_string()).chain(args.to_args()),
+        );
+        assert_eq!(parsed.map(|c| c.args).ok(), Some(args));
+        assert!("weather:0".parse::<TopicSpec>().is_err());
+        assert!("bad name:2".parse::<TopicSpec>().is_err());
+    }
 
     #[test]
     fn engines_parse_and_print() {

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 
 /// The address used when neither `-b` nor `KAFKA_BOOTSTRAP_SERVERS` is given.
 pub const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:9092";
@@ -121,8 +121,12 @@ impl KafkaSettings {
             if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
                 continue;
             }
-            let (key, value) = parse_property(line)
-                .map_err(|e| Error::Config(format!("{}:{}: {e}", path.display(), number + 1)))?;
+            let (key, value) = parse_property(line).map_err(|e| {
+                Error::config(
+                    Setting::Connection,
+                    format!("{}:{}: {e}", path.display(), number + 1),
+                )
+            })?;
             self.set(key, value);
         }
         Ok(self)
@@ -155,13 +159,26 @@ impl KafkaSettings {
         config
     }
 
+    /// A client error, as [`Error::from_client`] classifies it: "no broker
+    /// answered at these bootstrap servers within the timeout", or what the
+    /// client said while doing `context`.
+    pub fn client_error(
+        &self,
+        context: impl Into<String>,
+        error: rdkafka::error::KafkaError,
+    ) -> Error {
+        Error::from_client(&self.bootstrap, self.timeout, context, error)
+    }
+
     /// Asks librdkafka whether every property exists and has a valid value,
     /// without connecting. Unknown names and bad values are a [`Error::Config`].
     pub fn validate(&self) -> Result<()> {
         self.client_config()
             .create_native_config()
             .map(drop)
-            .map_err(|e| Error::Config(format!("invalid client property: {e}")))
+            .map_err(|e| {
+                Error::config(Setting::Connection, format!("invalid client property: {e}"))
+            })
     }
 }
 
@@ -195,9 +212,10 @@ pub fn parse_property(pair: &str) -> Result<(String, String)> {
         Some((key, value)) if !key.trim().is_empty() => {
             Ok((key.trim().to_string(), value.trim().to_string()))
         }
-        _ => Err(Error::Config(format!(
-            "'{pair}' is not a property: expected key=value, e.g. -X security.protocol=SASL_PLAINTEXT"
-        ))),
+        _ => Err(Error::config(
+            Setting::Connection,
+            format!("'{pair}' is not a property: expected key=value, e.g. security.protocol=SASL_PLAINTEXT"),
+        )),
     }
 }
 
@@ -223,8 +241,11 @@ mod tests {
         let (key, value) = parse_property("sasl.jaas.config=a=b").unwrap();
         assert_eq!(key, "sasl.jaas.config");
         assert_eq!(value, "a=b");
-        assert!(matches!(parse_property("novalue"), Err(Error::Config(_))));
-        assert!(matches!(parse_property("=x"), Err(Error::Config(_))));
+        assert!(matches!(
+            parse_property("novalue"),
+            Err(Error::Config { .. })
+        ));
+        assert!(matches!(parse_property("=x"), Err(Error::Config { .. })));
     }
 
     #[test]

@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::consume::ConsumedRecord;
 use crate::error::{Error, Result};
+use crate::record::ConsumedRecord;
 
 /// The header line of `kafka_log.csv`.
 pub const CSV_HEADER: [&str; 6] = [
@@ -93,7 +93,8 @@ pub struct Appended {
 pub struct CsvLog {
     path: PathBuf,
     file: File,
-    seen: HashMap<(String, i32), HashSet<i64>>,
+    /// topic → partition → offsets the file holds.
+    seen: HashMap<String, HashMap<i32, HashSet<i64>>>,
     rows: usize,
     truncated_bytes: u64,
     _lock: LockFile,
@@ -181,7 +182,8 @@ impl CsvLog {
     /// Whether the file has a row for this message.
     pub fn contains(&self, topic: &str, partition: i32, offset: i64) -> bool {
         self.seen
-            .get(&(topic.to_string(), partition))
+            .get(topic)
+            .and_then(|partitions| partitions.get(&partition))
             .is_some_and(|offsets| offsets.contains(&offset))
     }
 
@@ -227,9 +229,12 @@ impl CsvLog {
     }
 
     fn remember(&mut self, row: &CsvRow) {
-        let fresh = self
-            .seen
-            .entry((row.topic.clone(), row.partition))
+        let partitions = match self.seen.get_mut(&row.topic) {
+            Some(partitions) => partitions,
+            None => self.seen.entry(row.topic.clone()).or_default(),
+        };
+        let fresh = partitions
+            .entry(row.partition)
             .or_default()
             .insert(row.offset);
         if fresh {
@@ -318,7 +323,7 @@ impl LockFile {
                                 path: target.to_path_buf(),
                                 message: format!(
                                     "another consumer (process {pid}) is writing this file; \
-                                     wait for it, or write to another file with --csv"
+                                     wait for it, or write to another CSV log"
                                 ),
                             })
                         }

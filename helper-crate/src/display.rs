@@ -172,6 +172,56 @@ macro_rules! shown_as_table {
     )+};
 }
 
+/// One column of a [`StreamedTable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Column {
+    /// The header.
+    pub name: &'static str,
+    /// Characters it takes (longer cells overflow).
+    pub width: usize,
+    /// Numbers align right, text left.
+    pub right: bool,
+}
+
+/// Rows printed as they arrive (a long consume or produce): the widths are
+/// fixed up front, because they cannot adapt to rows not yet seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamedTable {
+    columns: Vec<Column>,
+}
+
+impl StreamedTable {
+    /// A table of these columns.
+    pub fn new(columns: &[Column]) -> Self {
+        StreamedTable {
+            columns: columns.to_vec(),
+        }
+    }
+
+    /// The header line.
+    pub fn header(&self) -> String {
+        let names: Vec<String> = self.columns.iter().map(|c| c.name.to_string()).collect();
+        self.row(&names)
+    }
+
+    /// One row; missing cells are blank.
+    pub fn row(&self, cells: &[String]) -> String {
+        let mut line = String::new();
+        for (i, column) in self.columns.iter().enumerate() {
+            let cell = cells.get(i).map(String::as_str).unwrap_or_default();
+            if i > 0 {
+                line.push_str("  ");
+            }
+            let _ = if column.right {
+                write!(line, "{cell:>width$}", width = column.width)
+            } else {
+                write!(line, "{cell:<width$}", width = column.width)
+            };
+        }
+        line.trim_end().to_string()
+    }
+}
+
 /// Shows "-" for a missing value, the way the Kafka tools do.
 pub fn or_dash<T: ToString>(value: Option<T>) -> String {
     value.map_or_else(|| "-".to_string(), |v| v.to_string())
@@ -197,6 +247,28 @@ mod tests {
         assert_eq!(lines[2], "--------  -----------");
         assert_eq!(lines[3], "Toronto   3.5");
         assert_eq!(lines[4], "<Fuzhou>  17.0");
+    }
+
+    #[test]
+    fn streamed_rows_keep_their_columns() {
+        let table = StreamedTable::new(&[
+            Column {
+                name: "city",
+                width: 8,
+                right: false,
+            },
+            Column {
+                name: "offset",
+                width: 6,
+                right: true,
+            },
+        ]);
+        assert_eq!(table.header(), "city      offset");
+        assert_eq!(
+            table.row(&["Toronto".into(), "12".into()]),
+            "Toronto       12"
+        );
+        assert_eq!(table.row(&["Fuzhou".into()]), "Fuzhou");
     }
 
     #[test]

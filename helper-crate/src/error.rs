@@ -7,6 +7,7 @@
 //! that would fix it. The binary maps [`Error::exit_code`] to the process status
 //! (0 success, 1 runtime failure, 2 bad usage or configuration), kcat style.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -36,9 +37,46 @@ pub enum Error {
         client_said: Option<String>,
     },
 
-    /// A setting, flag or argument is not valid; nothing was sent or written.
-    #[error("{0}")]
-    Config(String),
+    /// A setting is not valid; nothing was sent or written. The user fixes it
+    /// in the command or the settings (exit status 2).
+    #[error("{message}")]
+    Config {
+        /// Which setting: the command line names its flag.
+        setting: Setting,
+        /// What is wrong, and what would be right.
+        message: String,
+    },
+
+    /// Something did not happen in time: a group join, messages that should
+    /// have come back, a topic read to its end.
+    #[error("{what} did not happen within {}s{}", waited.as_secs_f32(), hint.as_deref().map_or(String::new(), |hint| format!(": {hint}")))]
+    Timeout {
+        /// What was waited for.
+        what: String,
+        /// How long.
+        waited: Duration,
+        /// What may be wrong, if known.
+        hint: Option<String>,
+    },
+
+    /// The topic to create exists already.
+    #[error("topic '{topic}' already exists at {bootstrap}")]
+    TopicExists {
+        /// The topic.
+        topic: String,
+        /// The bootstrap servers that were asked.
+        bootstrap: String,
+    },
+
+    /// Another program this step runs (a consumer process, kcat, Python)
+    /// could not be run or failed.
+    #[error("{program}: {message}")]
+    Program {
+        /// The program, e.g. `kafka-lab process` or `kcat`.
+        program: String,
+        /// What went wrong, with its own output where it printed any.
+        message: String,
+    },
 
     /// The broker does not implement a request this step needs.
     #[error("{what} is not supported by this broker ({broker}). {hint}")]
@@ -52,7 +90,7 @@ pub enum Error {
     },
 
     /// The topic does not exist on the broker.
-    #[error("topic '{topic}' does not exist at {bootstrap}. Create it with `kafka-lab topics create {topic}`.")]
+    #[error("topic '{topic}' does not exist at {bootstrap}: create it first (CreateTopics)")]
     UnknownTopic {
         /// The topic that was asked for.
         topic: String,
@@ -111,6 +149,10 @@ pub enum Error {
         error: std::io::Error,
     },
 
+    /// The analysis of the saved readings (polars) failed.
+    #[error("analysis: {0}")]
+    Analysis(String),
+
     /// The CSV log could not be read or written.
     #[error("{path}: {message}")]
     Csv {
@@ -138,11 +180,21 @@ impl Error {
         }
     }
 
+    /// A [`Error::Config`] about `setting`.
+    pub fn config(setting: Setting, message: impl Into<String>) -> Self {
+        Error::Config {
+            setting,
+            message: message.into(),
+        }
+    }
+
     /// Turns a client error into [`Error::BrokerUnreachable`] when it means that no
-    /// broker answered (connection refused, timed out, all brokers down), and into
-    /// [`Error::Kafka`] with `context` otherwise.
+    /// broker answered at `bootstrap` within `waited` (connection refused, timed
+    /// out, all brokers down), and into [`Error::Kafka`] with `context` otherwise.
+    /// [`crate::config::KafkaSettings::client_error`] fills in both from settings.
     pub fn from_client(
-        settings: &crate::config::KafkaSettings,
+        bootstrap: &str,
+        waited: Duration,
         context: impl Into<String>,
         source: KafkaError,
     ) -> Self {
@@ -154,8 +206,8 @@ impl Error {
                 | Code::OperationTimedOut
                 | Code::Resolve,
             ) => Error::BrokerUnreachable {
-                bootstrap: settings.bootstrap().to_string(),
-                waited: settings.timeout(),
+                bootstrap: bootstrap.to_string(),
+                waited,
                 client_said: None,
             },
             _ => Error::kafka(context, source),
@@ -174,10 +226,69 @@ impl Error {
     /// (nothing was attempted), 1 for everything that failed at run time.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config(_) => 2,
+            Error::Config { .. } => 2,
             Error::Kafka { error, .. } if is_config_error(error) => 2,
             _ => 1,
         }
+    }
+}
+
+/// The setting an [`Error::Config`] is about. The library names concepts; the
+/// command line maps each to its flag, so a renamed flag cannot leave a stale
+/// hint behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setting {
+    /// Bootstrap servers or a librdkafka property (`-b`, `-X`, `-F`).
+    Connection,
+    /// A topic name.
+    Topic,
+    /// A partition number or count.
+    Partitions,
+    /// Where a consumer starts: earliest, latest, an offset, a time.
+    StartFrom,
+    /// The most messages a read may take.
+    MaxMessages,
+    /// Messages per batch.
+    BatchSize,
+    /// The consumer group.
+    Group,
+    /// Whether a consumer commits.
+    Commit,
+    /// When a consumer commits, relative to processing.
+    CommitStrategy,
+    /// The CSV log file.
+    CsvLog,
+    /// Cities to produce readings for.
+    Cities,
+    /// The broker engine.
+    Engine,
+    /// The address the embedded broker listens on.
+    Listen,
+    /// A topic to create when the embedded broker starts (`NAME:PARTITIONS`).
+    BrokerTopic,
+    /// What a lab step needs of its input (e.g. a topic's partition count).
+    LabInput,
+}
+
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Setting::Connection => "connection settings",
+            Setting::Topic => "topic",
+            Setting::Partitions => "partitions",
+            Setting::StartFrom => "start position",
+            Setting::MaxMessages => "maximum message count",
+            Setting::BatchSize => "batch size",
+            Setting::Group => "consumer group",
+            Setting::Commit => "commit",
+            Setting::CommitStrategy => "commit strategy",
+            Setting::CsvLog => "CSV log",
+            Setting::Cities => "cities",
+            Setting::Engine => "broker engine",
+            Setting::Listen => "listen address",
+            Setting::BrokerTopic => "broker topic",
+            Setting::LabInput => "lab input",
+        })
     }
 }
 
@@ -198,4 +309,75 @@ fn is_config_error(error: &KafkaError) -> bool {
         error,
         KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_the_user_fixes_exits_2() {
+        assert_eq!(Error::config(Setting::Topic, "bad").exit_code(), 2);
+        let timeout = Error::Timeout {
+            what: "the group join".into(),
+            waited: Duration::from_secs(3),
+            hint: None,
+        };
+        assert_eq!(timeout.exit_code(), 1);
+        assert_eq!(
+            timeout.to_string(),
+            "the group join did not happen within 3s"
+        );
+        let program = Error::Program {
+            program: "kcat".into(),
+            message: "not found".into(),
+        };
+        assert_eq!(program.exit_code(), 1);
+        let exists = Error::TopicExists {
+            topic: "t".into(),
+            bootstrap: "b:1".into(),
+        };
+        assert_eq!(exists.exit_code(), 1);
+        let bad_property = Error::kafka(
+            "creating a consumer",
+            KafkaError::ClientCreation("bad property".into()),
+        );
+        assert_eq!(bad_property.exit_code(), 2);
+    }
+
+    #[test]
+    fn unreachable_brokers_are_told_apart_from_refusals() {
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        let waited = Duration::from_secs(2);
+        let down = Error::from_client(
+            "h:1",
+            waited,
+            "x",
+            KafkaError::MetadataFetch(Code::AllBrokersDown),
+        );
+        assert!(
+            matches!(down, Error::BrokerUnreachable { ref bootstrap, .. } if bootstrap == "h:1")
+        );
+        let said = down.with_client_said(Some("refused".into())).to_string();
+        assert!(said.contains("the client's last error: refused"), "{said}");
+        let refused = Error::from_client(
+            "h:1",
+            waited,
+            "committing",
+            KafkaError::ConsumerCommit(Code::RebalanceInProgress),
+        );
+        assert!(matches!(refused, Error::Kafka { .. }));
+        assert!(refused.to_string().starts_with("committing: "), "{refused}");
+    }
+
+    #[test]
+    fn membership_refusals_are_recognised() {
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        assert!(is_membership_refusal(&KafkaError::ConsumerCommit(
+            Code::UnknownMemberId
+        )));
+        assert!(!is_membership_refusal(&KafkaError::ConsumerCommit(
+            Code::OffsetOutOfRange
+        )));
+    }
 }

@@ -32,7 +32,7 @@ use serde::Serialize;
 use crate::config::KafkaSettings;
 use crate::consume::{ConsumeOptions, ConsumedRecord, GroupEvent, StartFrom, WeatherConsumer};
 use crate::display::{AsTable, Table};
-use crate::error::{is_membership_refusal, Error, Result};
+use crate::error::{is_membership_refusal, Error, Result, Setting};
 use crate::produce::Deliveries;
 use crate::{offsets, topics};
 
@@ -373,11 +373,14 @@ impl GroupRun {
 pub fn two_members(settings: &KafkaSettings, options: &GroupRunOptions) -> Result<GroupRun> {
     let info = topics::describe_topic(settings, &options.topic)?;
     if info.partitions.len() < 2 {
-        return Err(Error::Config(format!(
-            "topic '{}' has {} partition(s): two members need at least two to share",
-            options.topic,
-            info.partitions.len()
-        )));
+        return Err(Error::config(
+            Setting::Partitions,
+            format!(
+                "topic '{}' has {} partition(s): two members need at least two to share",
+                options.topic,
+                info.partitions.len()
+            ),
+        ));
     }
     let expected: usize = offsets::watermarks(settings, &options.topic)?
         .iter()
@@ -416,11 +419,10 @@ pub fn two_members(settings: &KafkaSettings, options: &GroupRunOptions) -> Resul
             .collect::<BTreeSet<_>>()
             .len()
     };
-    let too_late = |what: &str| {
-        Error::Config(format!(
-            "{what} within {:?}: is the broker's group coordinator working?",
-            options.timeout
-        ))
+    let too_late = |what: &str| Error::Timeout {
+        what: what.to_string(),
+        waited: options.timeout,
+        hint: Some("is the broker's group coordinator working?".to_string()),
     };
 
     // A joins alone and gets every partition.
@@ -428,7 +430,7 @@ pub fn two_members(settings: &KafkaSettings, options: &GroupRunOptions) -> Resul
     while a.assignment().len() < all.len() {
         poll_member(&mut a, "A", options.batch, started, &mut run)?;
         if Instant::now() >= deadline {
-            return Err(too_late("member A was not assigned the partitions"));
+            return Err(too_late("member A's assignment of every partition"));
         }
     }
     let mut b = member()?;
@@ -457,7 +459,7 @@ pub fn two_members(settings: &KafkaSettings, options: &GroupRunOptions) -> Resul
         }
         if Instant::now() >= deadline {
             return Err(too_late(&format!(
-                "the two members did not share the partitions (A holds {:?}, B holds {:?})",
+                "the two members sharing the partitions (A holds {:?}, B holds {:?})",
                 a.assignment(),
                 b.assignment()
             )));

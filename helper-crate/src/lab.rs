@@ -27,7 +27,7 @@ use crate::config::KafkaSettings;
 use crate::consume::{fresh_group_id, ConsumeOptions, ConsumeReport, StartFrom, WeatherConsumer};
 use crate::csv_log::{read_csv_log, CsvLog};
 use crate::display::{or_dash, AsTable, Table};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::offsets::{self, OffsetsReport};
 use crate::produce::{Deliveries, WeatherProducer};
 use crate::topics::{self, TopicInfo};
@@ -69,12 +69,12 @@ impl Default for LabOptions {
 /// One consumer run in the comparison.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ComparisonRow {
-    /// Which run ("1st run", "2nd run").
-    pub run: String,
+    /// Which run of this setting: 1, 2, 3, ...
+    pub run: usize,
     /// The group id.
     pub group: String,
-    /// `auto.offset.reset`.
-    pub setting: String,
+    /// Where it started: `earliest` or `latest` (`auto.offset.reset`), or a seek.
+    pub setting: StartFrom,
     /// Messages read.
     pub read: usize,
     /// First offset read.
@@ -88,14 +88,15 @@ pub struct ComparisonRow {
 }
 
 impl ComparisonRow {
-    /// Describes one consume run of a single-partition topic, with the group's
-    /// committed offset and the high watermark as they were when the run ended.
-    pub fn from_run(run: &str, report: &ConsumeReport) -> ComparisonRow {
+    /// Describes run number `run` of a consume of a single-partition topic, with
+    /// the group's committed offset and the high watermark as they were when the
+    /// run ended.
+    pub fn from_run(run: usize, report: &ConsumeReport) -> ComparisonRow {
         let position = report.positions.iter().find(|p| p.partition == 0);
         ComparisonRow {
-            run: run.to_string(),
+            run,
             group: report.group.clone().unwrap_or_default(),
-            setting: report.from.map_or("-".to_string(), |f| f.to_string()),
+            setting: report.from.unwrap_or(StartFrom::Earliest),
             read: report.count(),
             first_offset: report.records.first().map(|r| r.offset),
             last_offset: report.records.last().map(|r| r.offset),
@@ -146,9 +147,9 @@ pub fn latest_member_reads_new(
 ) -> Result<LatestMemberRun> {
     let mut producer = WeatherProducer::new(settings, &options.topic)?;
     let mut member = WeatherConsumer::new(settings, options)?;
-    let on_join = member.run(None, 500, &mut |_| {})?;
+    let on_join = member.run(None, &mut |_| {})?;
     let produced = producer.send_all(new_readings)?;
-    let after = member.run(None, 500, &mut |_| {})?;
+    let after = member.run(None, &mut |_| {})?;
     Ok(LatestMemberRun {
         on_join,
         produced,
@@ -157,13 +158,16 @@ pub fn latest_member_reads_new(
 }
 
 impl Comparison {
-    /// Adds a row describing `report` (a read of a one-partition topic).
-    pub fn add(&mut self, run: &str, report: &ConsumeReport) {
+    /// Adds a row describing `report` (a read of a one-partition topic), as the
+    /// next run of its setting.
+    pub fn add(&mut self, report: &ConsumeReport) {
+        let setting = report.from.unwrap_or(StartFrom::Earliest);
+        let run = self.rows.iter().filter(|r| r.setting == setting).count() + 1;
         self.rows.push(ComparisonRow::from_run(run, report));
     }
 
-    /// The row of a given run and setting.
-    pub fn find(&self, run: &str, setting: &str) -> Option<&ComparisonRow> {
+    /// The row of a given run (1, 2, ...) of a setting.
+    pub fn find(&self, run: usize, setting: StartFrom) -> Option<&ComparisonRow> {
         self.rows
             .iter()
             .find(|r| r.run == run && r.setting == setting)
@@ -185,9 +189,9 @@ impl AsTable for Comparison {
         .with_title("earliest vs latest");
         for r in &self.rows {
             table.push_row(vec![
-                r.run.clone(),
+                r.run.to_string(),
                 r.group.clone(),
-                r.setting.clone(),
+                r.setting.to_string(),
                 r.read.to_string(),
                 or_dash(r.first_offset),
                 or_dash(r.last_offset),
@@ -289,11 +293,14 @@ pub fn run_lab(
     progress(&format!("Step 1: topic '{topic}' (1 partition)"));
     let (topic_before, created_topic) = topics::ensure_topic(settings, topic, 1)?;
     if topic_before.partitions.len() != 1 {
-        return Err(Error::Config(format!(
-            "the lab compares offsets in one partition, and '{topic}' has {}: \
-             use another topic with --topic",
-            topic_before.partitions.len()
-        )));
+        return Err(Error::config(
+            Setting::LabInput,
+            format!(
+                "the lab compares offsets in one partition, and '{topic}' has {}: \
+                 use another topic",
+                topic_before.partitions.len()
+            ),
+        ));
     }
 
     progress(&format!("Step 2: produce {} readings", options.count));
@@ -320,9 +327,9 @@ pub fn run_lab(
     let earliest = {
         let mut consumer = WeatherConsumer::new(settings, earliest_options.clone())?;
         let mut csv = CsvLog::open(&options.csv_path)?;
-        consumer.run(Some(&mut csv), 500, &mut |_| {})?
+        consumer.run(Some(&mut csv), &mut |_| {})?
     };
-    comparison.add("1st run", &earliest);
+    comparison.add(&earliest);
 
     progress(&format!(
         "Steps 4-5: group {latest_group} joins with latest; {} more readings are produced while it stays",
@@ -341,15 +348,15 @@ pub fn run_lab(
         produced: more_deliveries,
         after: latest_again,
     } = latest_run;
-    comparison.add("1st run", &latest);
-    comparison.add("2nd run", &latest_again);
+    comparison.add(&latest);
+    comparison.add(&latest_again);
 
     progress("Step 6: the earliest group is started again");
     // The restarted group resumes at its committed offset; kafka_log.csv keeps
     // what the first run saved, so this read is shown but not written.
     let earliest_again =
-        WeatherConsumer::new(settings, earliest_options)?.run(None, 500, &mut |_| {})?;
-    comparison.add("2nd run", &earliest_again);
+        WeatherConsumer::new(settings, earliest_options)?.run(None, &mut |_| {})?;
+    comparison.add(&earliest_again);
 
     let earliest_offsets = offsets::describe_offsets(settings, topic, Some(&earliest_group))?;
     let latest_offsets = offsets::describe_offsets(settings, topic, Some(&latest_group))?;

@@ -14,9 +14,11 @@
 //! |---|---|---|---|
 //! | [`weather`] | messages: key, value, timestamp; the readings | 02 | — |
 //! | [`config`] | bootstrap servers, librdkafka properties, secrets | all | `kcat -b -X -F` |
+//! | [`client`] | building consumers and producers: the properties that matter | 03, 04 | `kcat -X` |
 //! | [`topics`] | topics, partitions, leaders, metadata | 01 | `kcat -L`, `kafka-topics.sh` |
 //! | [`produce`] | producing, keys, delivery reports, acks | 02 | `kcat -P` |
-//! | [`consume`] | consuming, groups, `auto.offset.reset`, commits | 03, 04 | `kcat -C`, `kcat -G` |
+//! | [`consume`] | consuming, the poll loop, `auto.offset.reset`, commits | 03, 04 | `kcat -C`, `kcat -G` |
+//! | [`record`] | a received message: topic, partition, offset; poison pills | 03 | `kcat -C -f` |
 //! | [`offsets`] | watermarks, committed offsets, lag, moving a group | 05 | `kafka-consumer-groups.sh --describe`, `--reset-offsets` |
 //! | [`groups`] | partitions, keys, group members, rebalances | 06 | `kcat -G`, `kafka-consumer-groups.sh --members` |
 //! | [`delivery`] | commit strategies, transactions, exactly once | 07 | `-X isolation.level=read_committed` |
@@ -61,6 +63,7 @@
 pub mod analysis;
 pub mod bench;
 pub mod broker;
+pub mod client;
 pub mod config;
 pub mod consume;
 pub mod csv_log;
@@ -71,6 +74,7 @@ pub mod groups;
 pub mod lab;
 pub mod offsets;
 pub mod produce;
+pub mod record;
 pub mod shutdown;
 pub mod topics;
 pub mod weather;
@@ -82,6 +86,7 @@ pub use error::{Error, Result};
 /// The names a notebook or program usually needs, in one `use`.
 pub mod prelude {
     pub use crate::broker::{BrokerHandle, EmbeddedBroker, Engine};
+    pub use crate::client::{AutoOffsetReset, ConsumerBuilder, IsolationLevel, KafkaConsumer};
     pub use crate::config::KafkaSettings;
     pub use crate::consume::{
         self, fresh_group_id, ConsumeOptions, ConsumeReport, StartFrom, WeatherConsumer,
@@ -94,6 +99,7 @@ pub mod prelude {
     pub use crate::lab::{self, Comparison, ComparisonRow, LabOptions, LabReport, LatestMemberRun};
     pub use crate::offsets::{self, OffsetsReport};
     pub use crate::produce::{self, Deliveries, WeatherProducer};
+    pub use crate::record::{ConsumedRecord, PoisonPill};
     pub use crate::topics;
     pub use crate::weather::{Reading, WeatherGenerator, DEFAULT_CITIES};
     pub use chrono;

@@ -23,10 +23,11 @@
 
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde::Serialize;
 
+use crate::client::{ConsumerBuilder, KafkaConsumer};
 use crate::config::KafkaSettings;
 use crate::consume::StartFrom;
 use crate::display::{or_dash, AsTable, Table};
@@ -117,10 +118,9 @@ pub fn committed_offsets(
         tpl.add_partition(topic, p.partition);
     }
     let committed = consumer
+        .inner()
         .committed_offsets(tpl, settings.timeout())
-        .map_err(|e| {
-            Error::from_client(settings, format!("committed offsets of group {group}"), e)
-        })?;
+        .map_err(|e| settings.client_error(format!("committed offsets of group {group}"), e))?;
     let mut offsets: Vec<(i32, Option<i64>)> = committed
         .elements_for_topic(topic)
         .iter()
@@ -187,7 +187,7 @@ pub fn offsets_for_time(
     }
     let found = consumer
         .offsets_for_times(tpl, settings.timeout())
-        .map_err(|e| Error::from_client(settings, "looking up offsets for a time", e))?;
+        .map_err(|e| settings.client_error("looking up offsets for a time", e))?;
     let mut offsets: Vec<(i32, Option<i64>)> = found
         .elements_for_topic(topic)
         .iter()
@@ -218,7 +218,7 @@ pub fn describe_group(settings: &KafkaSettings, group: &str) -> Result<GroupDesc
     let consumer = topics::metadata_client(settings)?;
     let list = consumer
         .fetch_group_list(Some(group), settings.timeout())
-        .map_err(|e| Error::from_client(settings, format!("describing group {group}"), e))?;
+        .map_err(|e| settings.client_error(format!("describing group {group}"), e))?;
     let Some(info) = list.groups().iter().find(|g| g.name() == group) else {
         return Ok(GroupDescription {
             group: group.to_string(),
@@ -379,16 +379,19 @@ pub fn reset_offsets(
         }
         // Committing from outside the group (no join): what the Kafka tool does.
         let consumer = group_reader(settings, group)?;
-        consumer.commit(&tpl, CommitMode::Sync).map_err(|e| {
-            if is_membership_refusal(&e) {
-                Error::GroupActive {
-                    group: group.to_string(),
-                    detail: format!("the broker refused the commit: {e}"),
+        consumer
+            .inner()
+            .commit(&tpl, CommitMode::Sync)
+            .map_err(|e| {
+                if is_membership_refusal(&e) {
+                    Error::GroupActive {
+                        group: group.to_string(),
+                        detail: format!("the broker refused the commit: {e}"),
+                    }
+                } else {
+                    settings.client_error(format!("committing offsets for {group}"), e)
                 }
-            } else {
-                Error::from_client(settings, format!("committing offsets for {group}"), e)
-            }
-        })?;
+            })?;
     }
     Ok(OffsetReset {
         group: group.to_string(),
@@ -402,14 +405,8 @@ pub fn reset_offsets(
 
 /// A consumer with the group's id that never subscribes: enough to read the
 /// group's committed offsets without joining it (no rebalance for its members).
-fn group_reader(settings: &KafkaSettings, group: &str) -> Result<BaseConsumer> {
-    settings
-        .client_config()
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("allow.auto.create.topics", "false")
-        .create()
-        .map_err(|e| Error::from_client(settings, "creating a consumer", e))
+fn group_reader(settings: &KafkaSettings, group: &str) -> Result<KafkaConsumer> {
+    ConsumerBuilder::new(settings).group(group).build()
 }
 
 impl AsTable for OffsetsReport {
@@ -480,7 +477,7 @@ impl AsTable for OffsetReset {
             if self.executed {
                 "committed: the group's next consumer starts at 'committed after'"
             } else {
-                "dry run: nothing committed (add --execute)"
+                "dry run: nothing committed"
             },
             self.membership
         ));

@@ -32,7 +32,7 @@ use serde::Serialize;
 
 use crate::config::KafkaSettings;
 use crate::display::{AsTable, Table};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 
 /// One broker of the cluster.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -144,11 +144,7 @@ pub fn cluster_metadata(
                 let (low, high) = client
                     .fetch_watermarks(t.name(), p.id(), settings.timeout())
                     .map_err(|e| {
-                        Error::from_client(
-                            settings,
-                            format!("watermarks of {}[{}]", t.name(), p.id()),
-                            e,
-                        )
+                        settings.client_error(format!("watermarks of {}[{}]", t.name(), p.id()), e)
                     })?;
                 (Some(low), Some(high))
             } else {
@@ -215,21 +211,23 @@ pub fn topic_exists(settings: &KafkaSettings, topic: &str) -> Result<bool> {
 pub fn create_topic(settings: &KafkaSettings, topic: &str, partitions: i32) -> Result<TopicInfo> {
     validate_topic_name(topic)?;
     if partitions < 1 {
-        return Err(Error::Config(format!(
-            "--partitions must be at least 1, got {partitions}"
-        )));
+        return Err(Error::config(
+            Setting::Partitions,
+            format!("a topic needs at least 1 partition, got {partitions}"),
+        ));
     }
     let admin = admin_client(settings, "CreateTopics")?;
     let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let options = AdminOptions::new().operation_timeout(Some(settings.timeout()));
     let results = futures_executor::block_on(admin.create_topics([&new_topic], &options))
-        .map_err(|e| Error::from_client(settings, "CreateTopics", e))?;
+        .map_err(|e| settings.client_error("CreateTopics", e))?;
     for result in results {
         if let Err((name, code)) = result {
             return Err(match code {
-                RDKafkaErrorCode::TopicAlreadyExists => Error::Config(format!(
-                    "topic '{name}' already exists; use `kafka-lab topics describe {name}`"
-                )),
+                RDKafkaErrorCode::TopicAlreadyExists => Error::TopicExists {
+                    topic: name,
+                    bootstrap: settings.bootstrap().to_string(),
+                },
                 _ => Error::kafka(
                     format!("creating topic '{name}'"),
                     rdkafka::error::KafkaError::AdminOp(code),
@@ -259,7 +257,7 @@ pub fn delete_topic(settings: &KafkaSettings, topic: &str) -> Result<()> {
     let admin = admin_client(settings, "DeleteTopics")?;
     let options = AdminOptions::new().operation_timeout(Some(settings.timeout()));
     let results = futures_executor::block_on(admin.delete_topics(&[topic], &options))
-        .map_err(|e| Error::from_client(settings, "DeleteTopics", e))?;
+        .map_err(|e| settings.client_error("DeleteTopics", e))?;
     for result in results {
         if let Err((name, code)) = result {
             return Err(match code {
@@ -283,9 +281,12 @@ pub fn validate_topic_name(topic: &str) -> Result<()> {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if topic.is_empty() || topic.len() > 249 || !legal || topic == "." || topic == ".." {
-        return Err(Error::Config(format!(
-            "'{topic}' is not a valid topic name: use 1-249 characters of a-z A-Z 0-9 . _ -"
-        )));
+        return Err(Error::config(
+            Setting::Topic,
+            format!(
+                "'{topic}' is not a valid topic name: use 1-249 characters of a-z A-Z 0-9 . _ -"
+            ),
+        ));
     }
     Ok(())
 }
@@ -326,7 +327,7 @@ pub(crate) fn metadata_client(settings: &KafkaSettings) -> Result<BaseConsumer<L
         .client_config()
         .set("allow.auto.create.topics", "false")
         .create_with_context(LastError::default())
-        .map_err(|e| Error::from_client(settings, "creating a metadata client", e))
+        .map_err(|e| settings.client_error("creating a metadata client", e))
 }
 
 /// The error for a failed request by `client`, with what the client last reported.
@@ -338,7 +339,9 @@ fn request_error(
 ) -> Error {
     // Error events wait in the client's queue until it is polled.
     let _ = client.poll(Duration::ZERO);
-    Error::from_client(settings, context, error).with_client_said(client.context().take())
+    settings
+        .client_error(context, error)
+        .with_client_said(client.context().take())
 }
 
 /// An admin client, after checking that a broker answers and that it is not
@@ -365,7 +368,7 @@ fn admin_client(
     settings
         .client_config()
         .create()
-        .map_err(|e| Error::from_client(settings, "creating an admin client", e))
+        .map_err(|e| settings.client_error("creating an admin client", e))
 }
 
 /// librdkafka's mock cluster names itself `mockCluster<hex>`.

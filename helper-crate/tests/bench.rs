@@ -22,15 +22,19 @@ fn bench_of_10000_messages_completes_with_matching_counts(engine: Engine) {
     let report = run_bench(&broker.settings(), &options, &mut |_| {}).unwrap();
     eprintln!("{report}");
     assert_eq!(report.produce.messages, 10_000);
+    // A fresh group reads everything the topic stores, with and without the CSV.
     assert_eq!(report.consume.messages, 10_000);
+    assert_eq!(report.consume_to_csv.messages, 10_000);
     let latency = report.latency.expect("latency was measured");
     assert_eq!(latency.messages, 400);
     assert!(latency.p50_ms <= latency.p99_ms && latency.p99_ms <= latency.max_ms);
 
-    // The CLI's JSON carries the same shape.
+    // The CLI's JSON carries the same shape. The topic now holds the 10,000
+    // readings, the 400 latency messages and the CLI's 1,000 readings.
     let json = bench_cli(&broker, 1000, &[]);
     assert_eq!(json["produce"]["messages"], 1000);
-    assert_eq!(json["consume"]["messages"], 1000);
+    assert_eq!(json["consume"]["messages"], 11_400);
+    assert_eq!(json["consume_to_csv"]["messages"], 11_400);
 }
 
 /// The peers run on the same broker in the same run: confluent-kafka on tansu,
@@ -50,8 +54,10 @@ fn peers_run_on_the_same_broker_and_their_counts_match() {
         let json = bench_cli(&broker, 2000, &[flag, "--python", python.to_str().unwrap()]);
         let peer = &json["peers"][0];
         assert_eq!(peer["tool"], tool);
+        assert_eq!(json["consume"]["messages"], 2000, "{json}");
         assert_eq!(peer["produce"]["messages"], 2000, "{json}");
-        assert_eq!(peer["consume"]["messages"], 2000, "{json}");
+        // The peer's group reads the crate's 2,000 readings and its own.
+        assert_eq!(peer["consume"]["messages"], 4000, "{json}");
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::{kafka_lab_bin, TestBroker};
 use kafka_lab::broker::Engine;
+use kafka_lab::client::IsolationLevel;
 use kafka_lab::consume::fresh_group_id;
 use kafka_lab::delivery::{self, CommitStrategy, EosOptions, Isolation};
 use kafka_lab::weather::WeatherGenerator;
@@ -112,9 +113,13 @@ fn exactly_once_averages_after_a_crash_or_the_gap_is_reported(engine: Engine) {
             )
             .unwrap();
             assert!(!second.crashed);
-            let check =
-                delivery::check_averages(&settings, "weather", "averages", "read_committed")
-                    .unwrap();
+            let check = delivery::check_averages(
+                &settings,
+                "weather",
+                "averages",
+                IsolationLevel::ReadCommitted,
+            )
+            .unwrap();
             let group_offset =
                 kafka_lab::offsets::committed_offsets(&settings, &options_group, "weather")
                     .unwrap();

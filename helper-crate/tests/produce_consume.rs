@@ -10,7 +10,7 @@ use kafka_lab::broker::Engine;
 use kafka_lab::consume::{self, fresh_group_id, ConsumeOptions, StartFrom, WeatherConsumer};
 use kafka_lab::csv_log::read_csv_log;
 use kafka_lab::offsets;
-use kafka_lab::produce::produce_readings;
+use kafka_lab::produce::{produce_readings, TimestampType};
 use kafka_lab::weather::{Reading, WeatherGenerator};
 
 on_both_engines!(
@@ -32,7 +32,7 @@ fn ten_readings_get_offsets_0_to_9_and_earliest_reads_them_back_in_order(engine:
     assert!(deliveries.0.iter().all(|d| d.partition == 0));
     match engine {
         Engine::Tansu => {
-            assert_eq!(deliveries.0[0].timestamp_type, "CreateTime");
+            assert_eq!(deliveries.0[0].timestamp_type, TimestampType::CreateTime);
             assert_eq!(
                 deliveries.0[0].timestamp_ms,
                 Some(readings[0].timestamp.timestamp_millis()),
@@ -42,11 +42,8 @@ fn ten_readings_get_offsets_0_to_9_and_earliest_reads_them_back_in_order(engine:
         // librdkafka's mock answers every produce with LogAppendTime 1234 (a
         // constant in its Produce handler): a known gap of the mock engine.
         Engine::Mock => assert_eq!(
-            (
-                deliveries.0[0].timestamp_type.as_str(),
-                deliveries.0[0].timestamp_ms
-            ),
-            ("LogAppendTime", Some(1234))
+            (deliveries.0[0].timestamp_type, deliveries.0[0].timestamp_ms),
+            (TimestampType::LogAppendTime, Some(1234))
         ),
     }
 
@@ -115,13 +112,13 @@ fn latest_group_reads_only_messages_produced_after_it_joined(engine: Engine) {
         .group(fresh_group_id("latest"))
         .timeout(Duration::from_secs(20));
     let mut member = WeatherConsumer::new(&settings, options).unwrap();
-    let first = member.run(None, 100, &mut |_| {}).unwrap();
+    let first = member.run(None, &mut |_| {}).unwrap();
     assert_eq!(first.count(), 0, "latest starts at the end: {first}");
     assert_eq!(first.stopped, consume::StopReason::EndOfPartitions);
 
     let later = generator.take_readings(3);
     produce_readings(&settings, "weather", &later).unwrap();
-    let second = member.run(None, 100, &mut |_| {}).unwrap();
+    let second = member.run(None, &mut |_| {}).unwrap();
     assert_eq!(second.offsets(), vec![10, 11, 12]);
     let cities: Vec<&str> = second
         .records

@@ -36,23 +36,23 @@ fn lab_runs_end_to_end_and_its_checks_pass(engine: Engine) {
     assert_eq!(steps.len(), 5);
 
     let c = &report.comparison;
-    let earliest = c.find("1st run", "earliest").unwrap();
+    let earliest = c.find(1, StartFrom::Earliest).unwrap();
     assert_eq!(
         (earliest.read, earliest.first_offset, earliest.last_offset),
         (10, Some(0), Some(9))
     );
     assert_eq!(earliest.committed_after, Some(10));
-    let latest = c.find("1st run", "latest").unwrap();
+    let latest = c.find(1, StartFrom::Latest).unwrap();
     assert_eq!(
         (latest.read, latest.committed_after, latest.high_watermark),
         (0, None, 10)
     );
-    let latest_again = c.find("2nd run", "latest").unwrap();
+    let latest_again = c.find(2, StartFrom::Latest).unwrap();
     assert_eq!(
         (latest_again.read, latest_again.first_offset),
         (3, Some(10))
     );
-    let earliest_again = c.find("2nd run", "earliest").unwrap();
+    let earliest_again = c.find(2, StartFrom::Earliest).unwrap();
     assert_eq!(
         (earliest_again.read, earliest_again.first_offset),
         (3, Some(10))

@@ -9,10 +9,8 @@ use std::time::Duration;
 
 use kafka_lab::broker::{find_tansu, EmbeddedBroker, Engine};
 use kafka_lab::config::KafkaSettings;
-use kafka_lab::produce::{produce_readings, Deliveries};
+use kafka_lab::produce::{produce_readings, Deliveries, RawProducer};
 use kafka_lab::weather::{Reading, WeatherGenerator};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::ClientConfig;
 
 /// An embedded broker of one engine, started for one test and stopped (its data
 /// removed) when the test ends.
@@ -111,22 +109,15 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Sends raw values (no key) with a plain librdkafka producer: how a test puts
-/// messages on a topic that are not weather readings.
+/// Sends raw values (no key): how a test puts messages on a topic that are not
+/// weather readings.
 pub fn produce_raw(settings: &KafkaSettings, topic: &str, values: &[Option<&[u8]>]) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", settings.bootstrap())
-        .set("message.max.bytes", "2000000")
-        .create()
-        .expect("producer");
+    let mut producer = RawProducer::new(settings).expect("producer");
     for value in values {
-        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
-        if let Some(bytes) = value {
-            record = record.payload(bytes);
-        }
-        producer.send(record).map_err(|(e, _)| e).expect("send");
+        producer.send(topic, None, *value, &[]).expect("send");
     }
-    producer.flush(Duration::from_secs(10)).expect("flush");
+    let delivered = producer.flush().expect("every raw value is delivered");
+    assert_eq!(delivered.len(), values.len());
 }
 
 /// Defines each listed test once per engine: `tansu::name` and `mock::name`,
@@ -149,28 +140,26 @@ pub struct RawMessage {
     pub headers: Vec<(String, String)>,
 }
 
-/// Reads `count` messages of partition 0 from the beginning, with a plain
-/// librdkafka consumer (no group commits): an independent look at a topic.
+/// Reads `count` messages of partition 0 from the beginning, without a group
+/// commit, through the library's one poll loop: an independent look at a topic.
 pub fn read_raw(settings: &KafkaSettings, topic: &str, count: usize) -> Vec<RawMessage> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use kafka_lab::client::ConsumerBuilder;
+    use kafka_lab::consume::PollLimits;
     use rdkafka::message::{Headers, Message};
-    use rdkafka::{Offset, TopicPartitionList};
+    use rdkafka::Offset;
 
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", settings.bootstrap())
-        .set("group.id", "kafka-lab-test-raw-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(topic, 0, Offset::Beginning)
-        .expect("assignment");
-    consumer.assign(&assignment).expect("assign");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut consumer = ConsumerBuilder::new(settings).build().expect("consumer");
+    consumer
+        .assign(topic, &[(0, Offset::Beginning)])
+        .expect("assign");
     let mut messages = Vec::new();
-    while messages.len() < count && std::time::Instant::now() < deadline {
-        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
+    let limits = PollLimits {
+        max: count,
+        timeout: Duration::from_secs(20),
+        stop_at_end: false,
+    };
+    consumer
+        .poll_messages(limits, &mut |message| {
             let headers = message
                 .headers()
                 .map(|h| {
@@ -189,8 +178,8 @@ pub fn read_raw(settings: &KafkaSettings, topic: &str, count: usize) -> Vec<RawM
                 value: message.payload().map(<[u8]>::to_vec),
                 headers,
             });
-        }
-    }
+        })
+        .expect("poll");
     messages
 }
 

@@ -1,0 +1,113 @@
+//! `kafka-lab consume`: readings in, printed as they arrive, appended to the CSV log.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Context;
+use kafka_lab::config::KafkaSettings;
+use kafka_lab::consume::{self, ConsumeOptions, WeatherConsumer, RECORD_COLUMNS};
+use kafka_lab::csv_log::{CsvLog, CsvRow};
+use kafka_lab::display::StreamedTable;
+use kafka_lab::shutdown;
+
+use super::lines_out;
+use crate::args::ConsumeArgs;
+
+pub fn run(settings: &KafkaSettings, args: &ConsumeArgs) -> anyhow::Result<()> {
+    let mut options = ConsumeOptions {
+        // Rows are printed and written as they arrive; the report need not keep them.
+        keep_records: false,
+        ..ConsumeOptions::new(&args.topic)
+            .from(args.from)
+            .max(args.max)
+            .timeout(Duration::from_millis(args.timeout_ms))
+            .batch_size(args.batch as usize)
+    };
+    if !args.no_group {
+        let group = args
+            .group
+            .clone()
+            .unwrap_or_else(|| consume::fresh_group_id("consume"));
+        options = options.group(group);
+    }
+    if args.commit {
+        options = options.commit(true);
+    }
+    if let Some(partition) = args.partition {
+        options = options.partition(partition);
+    }
+    if args.follow {
+        options = options.follow();
+    }
+    if let Some(topic) = &args.dead_letter {
+        options = options.dead_letter(topic);
+    }
+    shutdown::install();
+
+    // The consumer first: bad settings or a missing topic fail before the CSV is touched.
+    let mut consumer = WeatherConsumer::new(settings, options)?;
+    eprintln!(
+        "consuming '{}' from {} in {}",
+        args.topic,
+        args.from,
+        consumer
+            .group_id()
+            .map_or("no group".to_string(), |g| format!("group {g}"))
+    );
+    let mut csv = if args.no_csv {
+        None
+    } else {
+        let log = CsvLog::open(&args.csv)?;
+        if log.truncated_bytes() > 0 {
+            eprintln!(
+                "{}: removed a partial last line ({} bytes) left by an interrupted run",
+                args.csv.display(),
+                log.truncated_bytes()
+            );
+        }
+        Some(log)
+    };
+
+    let table = StreamedTable::new(&RECORD_COLUMNS);
+    let mut out = lines_out();
+    if !args.json {
+        writeln!(out, "{}", table.header())?;
+    }
+    let mut write_error = None;
+    let mut print_batch = |records: &[consume::ConsumedRecord]| {
+        let mut write = || -> std::io::Result<()> {
+            for record in records {
+                if args.json {
+                    serde_json::to_writer(&mut out, record)?;
+                    writeln!(out)?;
+                } else {
+                    writeln!(out, "{}", table.row(&CsvRow::from(record).cells()))?;
+                }
+            }
+            out.flush()
+        };
+        if let Err(error) = write() {
+            write_error.get_or_insert(error);
+        }
+    };
+    let report = consumer
+        .run(csv.as_mut(), &mut print_batch)
+        .context("consuming")?;
+    if let Some(error) = write_error {
+        return Err(error).context("writing the readings to standard output");
+    }
+    for event in consumer.take_events().iter().chain(&report.events) {
+        eprintln!("group event: {event}");
+    }
+    for pill in &report.poison {
+        eprintln!(
+            "poison pill skipped at {}[{}]@{}: {} [{}]",
+            pill.topic, pill.partition, pill.offset, pill.reason, pill.first_bytes
+        );
+    }
+    eprintln!("{}", report.summary());
+    if let Some(csv) = &csv {
+        eprintln!("{} now holds {} rows", csv.path().display(), csv.len());
+    }
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! `kafka-lab`: the lab's command line. A thin layer over the `kafka_lab`
+//! library: [`args`] parses, `main` dispatches to one module per command in
+//! `cmd/`, and each of those calls the library and prints.
+//!
+//! Exit codes: 0 success, 1 runtime failure (broker, timeout), 2 bad usage or config.
+
+mod args;
+mod cmd;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(error) = run(cli) {
+        report(&error);
+        let code = error
+            .downcast_ref::<kafka_lab::Error>()
+            .map_or(1, kafka_lab::Error::exit_code);
+        std::process::exit(code);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = cli.connection.settings()?;
+    match cli.command {
+        Command::Broker(args) => cmd::broker::run(&args),
+        Command::Topics { action } => cmd::topics::run(&settings, action),
+        Command::Produce(args) => cmd::produce::run(&settings, &args),
+        Command::Consume(args) => cmd::consume::run(&settings, &args),
+        Command::Offsets(args) => cmd::offsets::run(&settings, &args),
+        Command::Process(options) => cmd::process::run(&settings, &options),
+        Command::Bench(args) => cmd::bench::run(&settings, &args),
+        Command::Lab(args) => cmd::lab::run(&settings, &args),
+    }
+}
+
+/// Prints an error, each undelivered reading, and the flag to fix a setting.
+fn report(error: &anyhow::Error) {
+    let library_error = error.downcast_ref::<kafka_lab::Error>();
+    if let Some(kafka_lab::Error::Delivery { undelivered, .. }) = library_error {
+        for reading in undelivered {
+            eprintln!("not delivered: {reading}");
+        }
+    }
+    eprintln!("error: {error:#}");
+    match library_error {
+        Some(kafka_lab::Error::Config { setting, .. }) => {
+            eprintln!("hint: set the {setting} with {}", args::flag(*setting));
+        }
+        Some(kafka_lab::Error::UnknownTopic { topic, .. }) => {
+            eprintln!("hint: kafka-lab topics create {topic}");
+        }
+        Some(kafka_lab::Error::TopicExists { topic, .. }) => {
+            eprintln!("hint: kafka-lab topics describe {topic}, or create with --if-not-exists");
+        }
+        _ => {}
+    }
+}

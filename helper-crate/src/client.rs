@@ -1,0 +1,505 @@
+//! Clients: the one place where consumers and producers are configured.
+//!
+//! A Kafka client is a bag of properties handed to librdkafka. The same names
+//! work in every librdkafka client (kcat `-X`, confluent-kafka, rust-rdkafka), so
+//! this module spells them out instead of hiding them:
+//!
+//! | consumer property | what it decides | here |
+//! |---|---|---|
+//! | `bootstrap.servers` | where to connect first | from [`KafkaSettings`] |
+//! | `group.id` | the group whose committed offsets it uses | [`ConsumerBuilder::group`], else a throwaway id |
+//! | `auto.offset.reset` | where a group with no committed offset starts: `earliest` or `latest` | [`ConsumerBuilder::auto_offset_reset`] |
+//! | `enable.auto.commit` | commit on a timer in the background | `false`: the lab commits after it has handled a batch |
+//! | `isolation.level` | skip aborted transactions (`read_committed`) or not | [`ConsumerBuilder::isolation`] |
+//! | `enable.partition.eof` | report "end of partition" | `true`: reads stop at the end, like `kcat -e` |
+//! | `allow.auto.create.topics` | create a missing topic on subscribe | `false`: a typo is an error |
+//! | `session.timeout.ms` | how soon a silent member is declared dead | 10 s (librdkafka: 45 s) |
+//!
+//! Properties given by the user (`-X`, `-F`) win over these defaults; what a
+//! builder sets explicitly wins over both. [`ConsumerBuilder::config`] shows the
+//! exact configuration a consumer gets.
+//!
+//! The consumer's **context** ([`GroupEvents`]) is where librdkafka calls back
+//! on rebalances and commits: it records them so a reader can see what the
+//! group did. The poll loop itself is in [`crate::consume::poll`].
+//!
+//! kcat equivalent: `kcat -b HOST -G GROUP -X auto.offset.reset=earliest topic`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaResult;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use serde::Serialize;
+
+use crate::config::KafkaSettings;
+use crate::error::{Error, Result};
+
+/// `auto.offset.reset`: where a group member starts in a partition for which its
+/// group has no committed offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum AutoOffsetReset {
+    /// The oldest stored offset (the low watermark).
+    Earliest,
+    /// The next offset to be written (the high watermark).
+    Latest,
+}
+
+impl AutoOffsetReset {
+    /// The property value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AutoOffsetReset::Earliest => "earliest",
+            AutoOffsetReset::Latest => "latest",
+        }
+    }
+}
+
+/// `isolation.level`: whether a consumer sees messages of aborted transactions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum IsolationLevel {
+    /// Only committed transactions (and non-transactional messages): librdkafka's default.
+    ReadCommitted,
+    /// Everything written, aborted transactions included.
+    ReadUncommitted,
+}
+
+impl IsolationLevel {
+    /// The property value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IsolationLevel::ReadCommitted => "read_committed",
+            IsolationLevel::ReadUncommitted => "read_uncommitted",
+        }
+    }
+}
+
+impl fmt::Display for IsolationLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Builds every consumer of the crate: a group member or a reader of assigned
+/// partitions, with a start policy, an isolation level and any other property.
+#[derive(Clone, Debug)]
+pub struct ConsumerBuilder {
+    settings: KafkaSettings,
+    group: Option<String>,
+    properties: BTreeMap<String, String>,
+}
+
+/// Set unless the user (`-X`, `-F`) or the builder chose otherwise.
+const CONSUMER_DEFAULTS: [(&str, &str); 2] = [
+    // A member that dies is noticed when its session times out; until then its
+    // partitions wait. 10 s (Kafka's default before 3.0) keeps a restarted
+    // consumer quick, and matters on the mock engine, which ignores LeaveGroup.
+    ("session.timeout.ms", "10000"),
+    ("auto.offset.reset", "earliest"),
+];
+
+impl ConsumerBuilder {
+    /// A consumer for `settings`: no group yet, `auto.offset.reset=earliest`,
+    /// no auto-commit.
+    pub fn new(settings: &KafkaSettings) -> Self {
+        let mut properties = BTreeMap::new();
+        // The lab commits itself, after a batch is handled (see `consume`).
+        properties.insert("enable.auto.commit".to_string(), "false".to_string());
+        // The poll loop stops at the end of the partitions (kcat -e).
+        properties.insert("enable.partition.eof".to_string(), "true".to_string());
+        // Reading a topic that does not exist is an error, not a creation.
+        properties.insert("allow.auto.create.topics".to_string(), "false".to_string());
+        ConsumerBuilder {
+            settings: settings.clone(),
+            group: None,
+            properties,
+        }
+    }
+
+    /// `group.id`: join this group (subscribe) or use its committed offsets.
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// `auto.offset.reset`.
+    pub fn auto_offset_reset(self, reset: AutoOffsetReset) -> Self {
+        self.set("auto.offset.reset", reset.as_str())
+    }
+
+    /// `isolation.level`.
+    pub fn isolation(self, level: IsolationLevel) -> Self {
+        self.set("isolation.level", level.as_str())
+    }
+
+    /// Any librdkafka property, e.g. `("partition.assignment.strategy", "cooperative-sticky")`.
+    pub fn set(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.properties.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// The group, if any.
+    pub fn group_id(&self) -> Option<&str> {
+        self.group.as_deref()
+    }
+
+    /// The configuration the consumer gets: the settings (`bootstrap.servers`,
+    /// `-X`, `-F`), the defaults where those set nothing, then this builder's
+    /// properties. Without a group, a throwaway `group.id` (librdkafka needs
+    /// one even to assign partitions by hand; such a consumer never commits).
+    pub fn config(&self) -> ClientConfig {
+        let mut config = self
+            .settings
+            .client_config_with_defaults(&CONSUMER_DEFAULTS);
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        let group = self
+            .group
+            .clone()
+            .unwrap_or_else(|| crate::consume::fresh_group_id("no-group"));
+        config.set("group.id", group);
+        config
+    }
+
+    /// Creates the consumer; it reads nothing until it subscribes or is assigned
+    /// partitions.
+    pub fn build(&self) -> Result<KafkaConsumer> {
+        let consumer: BaseConsumer<GroupEvents> = self
+            .config()
+            .create_with_context(GroupEvents::default())
+            .map_err(|e| self.settings.client_error("creating a consumer", e))?;
+        Ok(KafkaConsumer {
+            consumer,
+            settings: self.settings.clone(),
+            group: self.group.clone(),
+            topic: String::new(),
+            at_end: BTreeSet::new(),
+            assigned: Vec::new(),
+        })
+    }
+}
+
+/// A consumer built by [`ConsumerBuilder`], and what its poll loop keeps track
+/// of: the topic it reads, its partitions, and which of them it has read to the
+/// end. It reads one topic. The poll loop is [`KafkaConsumer::poll_messages`].
+pub struct KafkaConsumer {
+    pub(crate) consumer: BaseConsumer<GroupEvents>,
+    pub(crate) settings: KafkaSettings,
+    pub(crate) group: Option<String>,
+    pub(crate) topic: String,
+    pub(crate) at_end: BTreeSet<i32>,
+    pub(crate) assigned: Vec<i32>,
+}
+
+impl KafkaConsumer {
+    /// Joins the group and asks for `topic`'s partitions: the group assigns them
+    /// during the next polls, starting at the committed offsets (or
+    /// `auto.offset.reset`).
+    pub fn subscribe(&mut self, topic: &str) -> Result<()> {
+        self.topic = topic.to_string();
+        self.consumer
+            .subscribe(&[topic])
+            .map_err(|e| self.settings.client_error("subscribing", e))
+    }
+
+    /// Reads these partitions of `topic` from these offsets, outside any group
+    /// assignment: `(partition, start)`.
+    pub fn assign(&mut self, topic: &str, starts: &[(i32, Offset)]) -> Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for (partition, start) in starts {
+            tpl.add_partition_offset(topic, *partition, *start)
+                .map_err(|e| Error::kafka("building the assignment", e))?;
+        }
+        self.assign_list(topic, &tpl)
+    }
+
+    /// [`KafkaConsumer::assign`] with a ready list (e.g. offsets looked up by time).
+    pub fn assign_list(&mut self, topic: &str, tpl: &TopicPartitionList) -> Result<()> {
+        self.topic = topic.to_string();
+        self.consumer
+            .assign(tpl)
+            .map_err(|e| self.settings.client_error("assigning partitions", e))?;
+        self.assigned = tpl.elements().iter().map(|e| e.partition()).collect();
+        Ok(())
+    }
+
+    /// The topic read.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The group, if any.
+    pub fn group_id(&self) -> Option<&str> {
+        self.group.as_deref()
+    }
+
+    /// The settings it was built with.
+    pub fn settings(&self) -> &KafkaSettings {
+        &self.settings
+    }
+
+    /// The rust-rdkafka consumer, for any call this type does not wrap.
+    pub fn inner(&self) -> &BaseConsumer<GroupEvents> {
+        &self.consumer
+    }
+
+    /// The partitions this consumer reads now.
+    pub fn assignment(&self) -> Vec<i32> {
+        self.assigned.clone()
+    }
+
+    /// Group events (assignments, revocations, commits) since the last call.
+    pub fn take_events(&self) -> Vec<GroupEvent> {
+        self.consumer.context().take_events()
+    }
+
+    /// Commits `next_offsets` (partition → next offset to read) for the group.
+    /// `Sync` waits for the broker's answer; `Async` returns at once and the
+    /// answer arrives as a [`GroupEvent`] during a later poll.
+    pub fn commit(&self, next_offsets: &BTreeMap<i32, i64>, mode: CommitMode) -> Result<()> {
+        if next_offsets.is_empty() {
+            return Ok(());
+        }
+        let tpl = offset_list(&self.topic, next_offsets)?;
+        self.consumer
+            .commit(&tpl, mode)
+            .map_err(|e| self.settings.client_error("committing offsets", e))
+    }
+
+    /// Moves the read position of one held partition.
+    pub fn seek(&self, partition: i32, offset: i64) -> Result<()> {
+        self.consumer
+            .seek(
+                &self.topic,
+                partition,
+                Offset::Offset(offset),
+                self.settings.timeout(),
+            )
+            .map_err(|e| self.settings.client_error("seeking", e))
+    }
+
+    /// Forgets which partitions were at their end, so that the next read waits
+    /// for new messages instead of stopping at once.
+    pub fn forget_ends(&mut self) {
+        self.at_end.clear();
+    }
+}
+
+/// `topic`'s partitions with an offset each, as librdkafka takes them.
+pub fn offset_list(topic: &str, offsets: &BTreeMap<i32, i64>) -> Result<TopicPartitionList> {
+    let mut tpl = TopicPartitionList::new();
+    for (partition, offset) in offsets {
+        tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+            .map_err(|e| Error::kafka("building an offset list", e))?;
+    }
+    Ok(tpl)
+}
+
+/// A change of group membership or a commit, as the consumer saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum GroupEvent {
+    /// Partitions given to this member.
+    Assigned(Vec<i32>),
+    /// Partitions taken from this member.
+    Revoked(Vec<i32>),
+    /// Offsets committed: (partition, next offset).
+    Committed(Vec<(i32, i64)>),
+    /// A rebalance or commit failed.
+    Failed(String),
+}
+
+impl fmt::Display for GroupEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GroupEvent::Assigned(p) => write!(f, "assigned partitions {p:?}"),
+            GroupEvent::Revoked(p) => write!(f, "revoked partitions {p:?}"),
+            GroupEvent::Committed(o) => write!(f, "committed (partition, next offset) {o:?}"),
+            GroupEvent::Failed(e) => write!(f, "failed: {e}"),
+        }
+    }
+}
+
+/// The consumer context: librdkafka calls it on rebalances and commits (from
+/// inside `poll`), and it records them so the caller can show what the group did.
+#[derive(Default)]
+pub struct GroupEvents {
+    events: Mutex<Vec<GroupEvent>>,
+    /// Set on every rebalance, so the poll loop looks at the assignment only
+    /// when it changed (not once per message).
+    rebalanced: AtomicBool,
+    /// Partitions revoked since the poll loop last looked.
+    revoked: Mutex<BTreeSet<i32>>,
+}
+
+impl GroupEvents {
+    fn record(&self, event: GroupEvent) {
+        if let Ok(mut events) = self.events.lock() {
+            events.push(event);
+        }
+    }
+
+    fn take_events(&self) -> Vec<GroupEvent> {
+        self.events
+            .lock()
+            .map(|mut events| std::mem::take(&mut *events))
+            .unwrap_or_default()
+    }
+
+    /// Whether a rebalance happened since the last call, and the partitions it
+    /// revoked.
+    pub(crate) fn take_rebalance(&self) -> Option<BTreeSet<i32>> {
+        if !self.rebalanced.swap(false, Ordering::AcqRel) {
+            return None;
+        }
+        Some(
+            self.revoked
+                .lock()
+                .map(|mut revoked| std::mem::take(&mut *revoked))
+                .unwrap_or_default(),
+        )
+    }
+}
+
+impl ClientContext for GroupEvents {}
+
+impl ConsumerContext for GroupEvents {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let (Rebalance::Revoke(tpl), Ok(mut revoked)) = (rebalance, self.revoked.lock()) {
+            revoked.extend(partitions_of(tpl));
+        }
+        self.rebalanced.store(true, Ordering::Release);
+        self.record(match rebalance {
+            Rebalance::Assign(tpl) => GroupEvent::Assigned(partitions_of(tpl)),
+            Rebalance::Revoke(tpl) => GroupEvent::Revoked(partitions_of(tpl)),
+            Rebalance::Error(e) => GroupEvent::Failed(format!("rebalance: {e}")),
+        });
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        self.record(match result {
+            Ok(()) => GroupEvent::Committed(
+                offsets
+                    .elements()
+                    .iter()
+                    .filter_map(|e| e.offset().to_raw().map(|o| (e.partition(), o)))
+                    .collect(),
+            ),
+            Err(e) => GroupEvent::Failed(format!("commit: {e}")),
+        });
+    }
+}
+
+/// The partition numbers of a list.
+pub(crate) fn partitions_of(tpl: &TopicPartitionList) -> Vec<i32> {
+    tpl.elements().iter().map(|e| e.partition()).collect()
+}
+
+/// Set unless the user (`-X`, `-F`) chose otherwise.
+///
+/// - `acks=all`: the leader answers once every in-sync replica has the batch.
+/// - `enable.idempotence=true`: a retry cannot write a message twice.
+/// - `allow.auto.create.topics=false`: a missing topic is an error.
+/// - `message.timeout.ms`: the settings' timeout, so a missing broker is
+///   reported, not waited on.
+pub fn producer_config(settings: &KafkaSettings, extra_defaults: &[(&str, &str)]) -> ClientConfig {
+    let timeout_ms = settings.timeout().as_millis().to_string();
+    let mut defaults = vec![
+        ("acks", "all"),
+        ("enable.idempotence", "true"),
+        ("allow.auto.create.topics", "false"),
+        ("message.timeout.ms", timeout_ms.as_str()),
+    ];
+    for (key, value) in extra_defaults {
+        defaults.retain(|(k, _)| k != key);
+        defaults.push((key, value));
+    }
+    settings.client_config_with_defaults(&defaults)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn property(config: &ClientConfig, key: &str) -> Option<String> {
+        config.get(key).map(str::to_string)
+    }
+
+    #[test]
+    fn user_properties_beat_defaults_and_the_builder_beats_both() {
+        let settings = KafkaSettings::new("h:1")
+            .with("session.timeout.ms", "30000")
+            .with("auto.offset.reset", "latest")
+            .with("enable.auto.commit", "true");
+        let config = ConsumerBuilder::new(&settings).config();
+        assert_eq!(
+            property(&config, "session.timeout.ms").as_deref(),
+            Some("30000")
+        );
+        assert_eq!(
+            property(&config, "auto.offset.reset").as_deref(),
+            Some("latest")
+        );
+        // The lab's own commit discipline is not a default: it always holds.
+        assert_eq!(
+            property(&config, "enable.auto.commit").as_deref(),
+            Some("false")
+        );
+        let config = ConsumerBuilder::new(&settings)
+            .auto_offset_reset(AutoOffsetReset::Earliest)
+            .isolation(IsolationLevel::ReadUncommitted)
+            .set("enable.auto.commit", "true")
+            .config();
+        assert_eq!(
+            property(&config, "auto.offset.reset").as_deref(),
+            Some("earliest")
+        );
+        assert_eq!(
+            property(&config, "isolation.level").as_deref(),
+            Some("read_uncommitted")
+        );
+        assert_eq!(
+            property(&config, "enable.auto.commit").as_deref(),
+            Some("true")
+        );
+        assert_eq!(
+            property(&config, "bootstrap.servers").as_deref(),
+            Some("h:1")
+        );
+    }
+
+    #[test]
+    fn a_consumer_without_a_group_gets_a_throwaway_id() {
+        let settings = KafkaSettings::new("h:1");
+        let config = ConsumerBuilder::new(&settings).config();
+        let group = property(&config, "group.id").unwrap_or_default();
+        assert!(group.starts_with("kafka-lab-no-group-"), "{group}");
+        let config = ConsumerBuilder::new(&settings).group("g").config();
+        assert_eq!(property(&config, "group.id").as_deref(), Some("g"));
+        assert_eq!(
+            property(&config, "enable.partition.eof").as_deref(),
+            Some("true")
+        );
+    }
+
+    #[test]
+    fn producer_defaults_give_way_to_user_properties() {
+        let settings = KafkaSettings::new("h:1").with("acks", "1");
+        let config = producer_config(&settings, &[("linger.ms", "20")]);
+        assert_eq!(property(&config, "acks").as_deref(), Some("1"));
+        assert_eq!(property(&config, "linger.ms").as_deref(), Some("20"));
+        assert_eq!(
+            property(&config, "message.timeout.ms").as_deref(),
+            Some("10000")
+        );
+        assert_eq!(
+            property(&config, "enable.idempotence").as_deref(),
+            Some("true")
+        );
+    }
+}

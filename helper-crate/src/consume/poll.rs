@@ -1,0 +1,130 @@
+//! The poll loop: the one place where messages are taken from librdkafka.
+//!
+//! `poll` hands back one thing at a time from the client's queue: a message,
+//! an event ("partition 0 is at its end"), or an error. Rebalance and commit
+//! callbacks run inside `poll` too. Every reader in the crate (the lab's
+//! consumer, the commit-strategy and exactly-once demos, the group demo, the
+//! benchmark, the tests) reads through [`KafkaConsumer::poll_messages`], which:
+//!
+//! - waits at most until its deadline, and returns after `max` messages;
+//! - tracks the end of each assigned partition and, when asked, returns as soon
+//!   as every one is read to its end (kcat's `-e`);
+//! - returns early when a rebalance revoked partitions, naming them: their
+//!   messages in the caller's batch must be dropped, unhandled and uncommitted,
+//!   because their next owner reads them from the group's committed offset;
+//! - treats a missing topic and a fatal consumer error as errors, and anything
+//!   else librdkafka reports (a dropped connection it will retry) as transient.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::Consumer;
+use rdkafka::error::KafkaError;
+use rdkafka::message::BorrowedMessage;
+use rdkafka::message::Message;
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::client::{partitions_of, KafkaConsumer};
+use crate::error::{Error, Result};
+
+/// How one call of the poll loop ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Polled {
+    /// Messages handed to the caller.
+    pub messages: usize,
+    /// Every assigned partition has been read to its end.
+    pub reached_end: bool,
+    /// Partitions a rebalance took away during this call.
+    pub revoked: BTreeSet<i32>,
+}
+
+/// When the poll loop returns.
+#[derive(Clone, Copy, Debug)]
+pub struct PollLimits {
+    /// After this many messages.
+    pub max: usize,
+    /// After this long.
+    pub timeout: Duration,
+    /// As soon as every assigned partition is read to its end.
+    pub stop_at_end: bool,
+}
+
+/// A client `poll` waits at most this long, so the loop notices its deadline,
+/// a Ctrl-C and a rebalance soon after they happen.
+const POLL_SLICE: Duration = Duration::from_millis(100);
+
+impl KafkaConsumer {
+    /// Polls until `limits` say stop, handing each message to `on_message`.
+    pub fn poll_messages(
+        &mut self,
+        limits: PollLimits,
+        on_message: &mut dyn FnMut(&BorrowedMessage<'_>),
+    ) -> Result<Polled> {
+        let deadline = Instant::now() + limits.timeout;
+        let mut polled = Polled::default();
+        while polled.messages < limits.max {
+            if limits.stop_at_end && self.read_to_end() {
+                polled.reached_end = true;
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let result = self.consumer.poll((deadline - now).min(POLL_SLICE));
+            if let Some(revoked) = self.consumer.context().take_rebalance() {
+                for partition in &revoked {
+                    self.at_end.remove(partition);
+                }
+                self.assigned = self
+                    .consumer
+                    .assignment()
+                    .map(|tpl| partitions_of(&tpl))
+                    .unwrap_or_default();
+                if !revoked.is_empty() {
+                    polled.revoked = revoked;
+                    // The message in hand (if any) is from a partition this
+                    // member may no longer own: its next owner reads it.
+                    break;
+                }
+            }
+            match result {
+                None => {}
+                Some(Ok(message)) => {
+                    if !self.at_end.is_empty() {
+                        self.at_end.remove(&message.partition());
+                    }
+                    on_message(&message);
+                    polled.messages += 1;
+                }
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    self.at_end.insert(partition);
+                }
+                Some(Err(error)) => self.poll_error(error)?,
+            }
+        }
+        Ok(polled)
+    }
+
+    /// Whether every assigned partition has been read to its end.
+    pub fn read_to_end(&self) -> bool {
+        !self.assigned.is_empty() && self.assigned.iter().all(|p| self.at_end.contains(p))
+    }
+
+    /// Errors from `poll` are mostly transient (a broker connection dropped and
+    /// librdkafka reconnects); a missing topic or a fatal error ends the read.
+    fn poll_error(&self, error: KafkaError) -> Result<()> {
+        match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
+                Err(Error::UnknownTopic {
+                    topic: self.topic.clone(),
+                    bootstrap: self.settings.bootstrap().to_string(),
+                })
+            }
+            _ if matches!(error, KafkaError::MessageConsumptionFatal(_)) => {
+                Err(self.settings.client_error("consuming", error))
+            }
+            _ => Ok(()),
+        }
+    }
+}
