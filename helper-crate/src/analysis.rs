@@ -181,20 +181,26 @@ impl TemperatureChart {
         self.series.values().map(Vec::len).sum()
     }
 
-    /// The figure as an SVG document.
-    pub fn to_svg(&self) -> String {
-        let (left, right, top, bottom) = (56.0, 130.0, 30.0, 40.0);
-        let plot_w = self.width - left - right;
-        let plot_h = self.height - top - bottom;
-        let points = self.series.values().flatten();
+    /// The first and last time (ms) and the lowest and highest value; `t0 > t1`
+    /// when there are no points.
+    fn ranges(&self) -> (i64, i64, f64, f64) {
         let (mut t0, mut t1, mut lo, mut hi) = (i64::MAX, i64::MIN, f64::MAX, f64::MIN);
-        for (time, value) in points {
+        for (time, value) in self.series.values().flatten() {
             let ms = time.timestamp_millis();
             t0 = t0.min(ms);
             t1 = t1.max(ms);
             lo = lo.min(*value);
             hi = hi.max(*value);
         }
+        (t0, t1, lo, hi)
+    }
+
+    /// The figure as an SVG document.
+    pub fn to_svg(&self) -> String {
+        let (left, right, top, bottom) = (56.0, 130.0, 30.0, 40.0);
+        let plot_w = self.width - left - right;
+        let plot_h = self.height - top - bottom;
+        let (t0, t1, lo, hi) = self.ranges();
         let mut svg = format!(
             r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#,
             w = self.width,

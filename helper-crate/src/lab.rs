@@ -283,6 +283,23 @@ impl LabReport {
     }
 }
 
+/// `topic`, created with one partition if missing; an error if it has more,
+/// because the lab compares offsets within one partition.
+fn one_partition_topic(settings: &KafkaSettings, topic: &str) -> Result<(TopicInfo, bool)> {
+    let (info, created) = topics::ensure_topic(settings, topic, 1)?;
+    if info.partitions.len() != 1 {
+        return Err(Error::config(
+            Setting::LabInput,
+            format!(
+                "the lab compares offsets in one partition, and '{topic}' has {}: \
+                 use another topic",
+                info.partitions.len()
+            ),
+        ));
+    }
+    Ok((info, created))
+}
+
 /// Runs the lab. `progress` is told what each step is about to do.
 pub fn run_lab(
     settings: &KafkaSettings,
@@ -291,17 +308,7 @@ pub fn run_lab(
 ) -> Result<LabReport> {
     let topic = options.topic.as_str();
     progress(&format!("Step 1: topic '{topic}' (1 partition)"));
-    let (topic_before, created_topic) = topics::ensure_topic(settings, topic, 1)?;
-    if topic_before.partitions.len() != 1 {
-        return Err(Error::config(
-            Setting::LabInput,
-            format!(
-                "the lab compares offsets in one partition, and '{topic}' has {}: \
-                 use another topic",
-                topic_before.partitions.len()
-            ),
-        ));
-    }
+    let (topic_before, created_topic) = one_partition_topic(settings, topic)?;
 
     progress(&format!("Step 2: produce {} readings", options.count));
     let mut generator = WeatherGenerator::new(&options.cities, options.seed);
@@ -395,3 +402,90 @@ impl AsTable for LabReport {
 }
 
 crate::shown_as_table!(Comparison, LabReport);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::produce::{Delivery, TimestampType};
+    use crate::record::ConsumedRecord;
+    use crate::topics::PartitionInfo;
+
+    fn deliveries(offsets: std::ops::Range<i64>) -> Deliveries {
+        let mut generator = WeatherGenerator::default_cities(1);
+        Deliveries(
+            offsets
+                .map(|offset| Delivery {
+                    topic: "weather".into(),
+                    partition: 0,
+                    offset,
+                    timestamp_ms: None,
+                    timestamp_type: TimestampType::CreateTime,
+                    reading: generator.next_reading(),
+                })
+                .collect(),
+        )
+    }
+
+    fn read(offsets: std::ops::Range<i64>) -> ConsumeReport {
+        let records: Vec<ConsumedRecord> = deliveries(offsets)
+            .0
+            .into_iter()
+            .map(|d| ConsumedRecord {
+                topic: d.topic,
+                partition: 0,
+                offset: d.offset,
+                key: None,
+                timestamp_ms: None,
+                reading: d.reading,
+            })
+            .collect();
+        ConsumeReport {
+            read: records.len(),
+            records,
+            ..ConsumeReport::default()
+        }
+    }
+
+    fn report(earliest_again: std::ops::Range<i64>, csv_rows: usize) -> LabReport {
+        let offsets = OffsetsReport {
+            topic: "weather".into(),
+            group: None,
+            partitions: Vec::new(),
+        };
+        LabReport {
+            topic_before: TopicInfo {
+                name: "weather".into(),
+                partitions: vec![PartitionInfo {
+                    partition: 0,
+                    leader: 1,
+                    replicas: vec![1],
+                    isr: vec![1],
+                    low: Some(0),
+                    high: Some(0),
+                    error: None,
+                }],
+            },
+            created_topic: true,
+            first_deliveries: deliveries(0..10),
+            more_deliveries: deliveries(10..13),
+            runs: vec![read(0..10), read(0..0), read(earliest_again), read(10..13)],
+            comparison: Comparison::default(),
+            earliest_offsets: offsets.clone(),
+            latest_offsets: offsets,
+            csv_rows,
+            csv_path: PathBuf::from("kafka_log.csv"),
+        }
+    }
+
+    #[test]
+    fn the_lab_checks_hold_for_the_expected_runs_and_name_what_failed() {
+        assert_eq!(report(10..13, 10).failed_checks(), Vec::<String>::new());
+        let failed = report(0..13, 11).failed_checks();
+        assert_eq!(failed.len(), 2, "{failed:?}");
+        assert!(
+            failed[0].starts_with("earliest, restarted, resumed"),
+            "{failed:?}"
+        );
+        assert!(failed[1].contains("once each"), "{failed:?}");
+    }
+}

@@ -305,41 +305,7 @@ pub fn reset_offsets(
     to: StartFrom,
     execute: bool,
 ) -> Result<OffsetReset> {
-    // A broker that does not describe groups makes us wait: ask briefly.
-    let brief = settings
-        .clone()
-        .with_timeout(settings.timeout().min(Duration::from_secs(2)));
-    let membership = match describe_group(&brief, group) {
-        Ok(description) if !description.members.is_empty() => {
-            return Err(Error::GroupActive {
-                group: group.to_string(),
-                detail: format!(
-                    "{} member(s), state {}: {}",
-                    description.members.len(),
-                    description.state,
-                    description
-                        .members
-                        .iter()
-                        .map(|(id, client, host)| format!("{client} {id} at {host}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            })
-        }
-        Ok(description) => format!("none (group state: {})", description.state),
-        // A broker that cannot describe groups may still refuse the commit below
-        // (the mock does); and a broker that is away fails the next request with
-        // the usual message.
-        Err(error) => format!(
-            "not verified: the broker did not describe the group within {:?} ({}); \
-             Kafka also refuses a commit from outside an active group, tansu 0.6 does not",
-            brief.timeout(),
-            match error {
-                Error::BrokerUnreachable { .. } => "no answer".to_string(),
-                other => other.to_string(),
-            }
-        ),
-    };
+    let membership = check_no_members(settings, group)?;
     let marks = watermarks(settings, topic)?;
     let before = committed_offsets(settings, group, topic)?;
     let by_time = match to {
@@ -401,6 +367,47 @@ pub fn reset_offsets(
         membership,
         moves,
     })
+}
+
+/// Refuses with [`Error::GroupActive`] when the broker lists members of
+/// `group`; otherwise says what it learned: no members, or that it could not tell.
+fn check_no_members(settings: &KafkaSettings, group: &str) -> Result<String> {
+    // A broker that does not describe groups makes us wait: ask briefly.
+    let brief = settings
+        .clone()
+        .with_timeout(settings.timeout().min(Duration::from_secs(2)));
+    let membership = match describe_group(&brief, group) {
+        Ok(description) if !description.members.is_empty() => {
+            return Err(Error::GroupActive {
+                group: group.to_string(),
+                detail: format!(
+                    "{} member(s), state {}: {}",
+                    description.members.len(),
+                    description.state,
+                    description
+                        .members
+                        .iter()
+                        .map(|(id, client, host)| format!("{client} {id} at {host}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+        }
+        Ok(description) => format!("none (group state: {})", description.state),
+        // A broker that cannot describe groups may still refuse the commit below
+        // (the mock does); and a broker that is away fails the next request with
+        // the usual message.
+        Err(error) => format!(
+            "not verified: the broker did not describe the group within {:?} ({}); \
+             Kafka also refuses a commit from outside an active group, tansu 0.6 does not",
+            brief.timeout(),
+            match error {
+                Error::BrokerUnreachable { .. } => "no answer".to_string(),
+                other => other.to_string(),
+            }
+        ),
+    };
+    Ok(membership)
 }
 
 /// A consumer with the group's id that never subscribes: enough to read the

@@ -38,6 +38,21 @@ fn rows_written(path: &std::path::Path) -> usize {
         .unwrap_or(0)
 }
 
+/// Rows after which to kill the consumer: a pseudo-random point in each of
+/// `kills` spans spread over the run.
+fn kill_points(readings: usize, kills: usize) -> Vec<usize> {
+    let mut state: u64 = 0x5eed;
+    let span = readings / (kills + 1);
+    (0..kills)
+        .map(|kill| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            span * kill + 1 + (state >> 33) as usize % span.max(1)
+        })
+        .collect()
+}
+
 #[test]
 fn killed_consumer_resumes_and_the_csv_holds_each_reading_once() {
     let readings = env_number("KAFKA_LAB_CRASH_READINGS", 2_000);
@@ -68,15 +83,8 @@ fn killed_consumer_resumes_and_the_csv_holds_each_reading_once() {
             .unwrap()
     };
 
-    // Kill points: after a pseudo-random number of rows, spread over the run.
-    let mut state: u64 = 0x5eed;
     let mut killed_at = Vec::new();
-    for kill in 0..kills {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let span = readings / (kills + 1);
-        let threshold = span * kill + 1 + (state >> 33) as usize % span.max(1);
+    for threshold in kill_points(readings, kills) {
         let mut child = consume();
         let deadline = Instant::now() + Duration::from_secs(60);
         while rows_written(&csv) < threshold && Instant::now() < deadline {

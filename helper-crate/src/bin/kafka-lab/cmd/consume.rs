@@ -14,38 +14,9 @@ use super::lines_out;
 use crate::args::ConsumeArgs;
 
 pub fn run(settings: &KafkaSettings, args: &ConsumeArgs) -> anyhow::Result<()> {
-    let mut options = ConsumeOptions {
-        // Rows are printed and written as they arrive; the report need not keep them.
-        keep_records: false,
-        ..ConsumeOptions::new(&args.topic)
-            .from(args.from)
-            .max(args.max)
-            .timeout(Duration::from_millis(args.timeout_ms))
-            .batch_size(args.batch as usize)
-    };
-    if !args.no_group {
-        let group = args
-            .group
-            .clone()
-            .unwrap_or_else(|| consume::fresh_group_id("consume"));
-        options = options.group(group);
-    }
-    if args.commit {
-        options = options.commit(true);
-    }
-    if let Some(partition) = args.partition {
-        options = options.partition(partition);
-    }
-    if args.follow {
-        options = options.follow();
-    }
-    if let Some(topic) = &args.dead_letter {
-        options = options.dead_letter(topic);
-    }
     shutdown::install();
-
     // The consumer first: bad settings or a missing topic fail before the CSV is touched.
-    let mut consumer = WeatherConsumer::new(settings, options)?;
+    let mut consumer = WeatherConsumer::new(settings, options(args))?;
     eprintln!(
         "consuming '{}' from {} in {}",
         args.topic,
@@ -57,15 +28,7 @@ pub fn run(settings: &KafkaSettings, args: &ConsumeArgs) -> anyhow::Result<()> {
     let mut csv = if args.no_csv {
         None
     } else {
-        let log = CsvLog::open(&args.csv)?;
-        if log.truncated_bytes() > 0 {
-            eprintln!(
-                "{}: removed a partial last line ({} bytes) left by an interrupted run",
-                args.csv.display(),
-                log.truncated_bytes()
-            );
-        }
-        Some(log)
+        Some(open_csv(args)?)
     };
 
     let table = StreamedTable::new(&RECORD_COLUMNS);
@@ -110,4 +73,50 @@ pub fn run(settings: &KafkaSettings, args: &ConsumeArgs) -> anyhow::Result<()> {
         eprintln!("{} now holds {} rows", csv.path().display(), csv.len());
     }
     Ok(())
+}
+
+/// The read the flags ask for.
+fn options(args: &ConsumeArgs) -> ConsumeOptions {
+    let mut options = ConsumeOptions {
+        // Rows are printed and written as they arrive; the report need not keep them.
+        keep_records: false,
+        ..ConsumeOptions::new(&args.topic)
+            .from(args.from)
+            .max(args.max)
+            .timeout(Duration::from_millis(args.timeout_ms))
+            .batch_size(args.batch as usize)
+    };
+    if !args.no_group {
+        let group = args
+            .group
+            .clone()
+            .unwrap_or_else(|| consume::fresh_group_id("consume"));
+        options = options.group(group);
+    }
+    if args.commit {
+        options = options.commit(true);
+    }
+    if let Some(partition) = args.partition {
+        options = options.partition(partition);
+    }
+    if args.follow {
+        options = options.follow();
+    }
+    if let Some(topic) = &args.dead_letter {
+        options = options.dead_letter(topic);
+    }
+    options
+}
+
+/// The CSV log, saying so when it cut off a partial last line.
+fn open_csv(args: &ConsumeArgs) -> anyhow::Result<CsvLog> {
+    let log = CsvLog::open(&args.csv)?;
+    if log.truncated_bytes() > 0 {
+        eprintln!(
+            "{}: removed a partial last line ({} bytes) left by an interrupted run",
+            args.csv.display(),
+            log.truncated_bytes()
+        );
+    }
+    Ok(log)
 }

@@ -27,22 +27,22 @@
 //! kcat equivalent: `kcat -P -b HOST -t weather -K: -D'\n'` (kcat prints no
 //! delivery reports unless run with `-v`).
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rdkafka::client::ClientContext;
-use rdkafka::error::KafkaError;
-use rdkafka::message::{DeliveryResult, Header, Message, OwnedHeaders, Timestamp, ToBytes};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
-use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::message::Timestamp;
+use rdkafka::producer::BaseRecord;
 use serde::Serialize;
 
-use crate::client::producer_config;
+mod raw;
+mod reports;
 use crate::config::KafkaSettings;
 use crate::display::{AsTable, Column, Table};
 use crate::error::{Error, Result};
 use crate::topics;
 use crate::weather::{Reading, WeatherGenerator};
+pub use raw::{produce_raw, RawProducer};
+pub(crate) use reports::SERVE_REPORTS_EVERY;
+pub use reports::{DeliveryReports, NotWritten, Report, ReportingProducer, Written};
 
 /// Who set a message's timestamp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -103,173 +103,6 @@ impl Deliveries {
     }
 }
 
-/// A delivery report: where the message was written, or why it was not.
-pub type Report<T> = std::result::Result<Written<T>, NotWritten<T>>;
-
-/// A message the broker wrote: what was sent, and where it landed.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Written<T> {
-    /// Its place in the order of sends.
-    pub sequence: usize,
-    /// What the caller sent with it (a reading, or nothing).
-    pub sent: T,
-    /// Partition.
-    pub partition: i32,
-    /// Offset.
-    pub offset: i64,
-    /// Timestamp.
-    pub timestamp: Timestamp,
-}
-
-/// A message that was not written, and the client's reason.
-#[derive(Clone, Debug, PartialEq)]
-pub struct NotWritten<T> {
-    /// Its place in the order of sends.
-    pub sequence: usize,
-    /// What the caller sent with it.
-    pub sent: T,
-    /// Why it failed.
-    pub error: String,
-}
-
-/// The producer context: librdkafka calls `delivery` once per message, from
-/// `poll`/`flush`, with what was sent alongside it; the report waits here until
-/// the producer takes it.
-pub struct DeliveryReports<T> {
-    reports: Mutex<Vec<Report<T>>>,
-}
-
-impl<T> Default for DeliveryReports<T> {
-    fn default() -> Self {
-        DeliveryReports {
-            reports: Mutex::new(Vec::new()),
-        }
-    }
-}
-
-impl<T: Send + Sync> ClientContext for DeliveryReports<T> {}
-
-impl<T: Send + Sync + 'static> ProducerContext for DeliveryReports<T> {
-    type DeliveryOpaque = Box<(usize, T)>;
-
-    fn delivery(&self, result: &DeliveryResult<'_>, sent: Self::DeliveryOpaque) {
-        let (sequence, sent) = *sent;
-        let report = match result {
-            Ok(message) => Ok(Written {
-                sequence,
-                sent,
-                partition: message.partition(),
-                offset: message.offset(),
-                timestamp: message.timestamp(),
-            }),
-            Err((error, _message)) => Err(NotWritten {
-                sequence,
-                sent,
-                error: error.to_string(),
-            }),
-        };
-        if let Ok(mut reports) = self.reports.lock() {
-            reports.push(report);
-        }
-    }
-}
-
-/// A producer that sends messages, each with a `T` that comes back in its
-/// delivery report. [`WeatherProducer`] and [`RawProducer`] are made of it.
-pub struct ReportingProducer<T: Send + Sync + 'static> {
-    producer: BaseProducer<DeliveryReports<T>>,
-    settings: KafkaSettings,
-    sent: usize,
-    reported: usize,
-}
-
-/// Delivery reports are served (their callbacks run) once every this many
-/// sends: often enough to keep memory flat, rarely enough to cost nothing.
-const SERVE_REPORTS_EVERY: usize = 1000;
-
-impl<T: Send + Sync + 'static> ReportingProducer<T> {
-    /// A producer with [`producer_config`]'s settings plus `defaults`.
-    pub fn new(settings: &KafkaSettings, defaults: &[(&str, &str)]) -> Result<Self> {
-        let producer = producer_config(settings, defaults)
-            .create_with_context(DeliveryReports::default())
-            .map_err(|e| settings.client_error("creating a producer", e))?;
-        Ok(ReportingProducer {
-            producer,
-            settings: settings.clone(),
-            sent: 0,
-            reported: 0,
-        })
-    }
-
-    /// Queues one message with `sent` riding along. Returns at once; the report
-    /// comes later ([`ReportingProducer::take_reports`], [`ReportingProducer::flush`]).
-    pub fn send<K, P>(&mut self, record: BaseRecord<'_, K, P, Box<(usize, T)>>) -> Result<()>
-    where
-        K: ToBytes + ?Sized,
-        P: ToBytes + ?Sized,
-    {
-        let topic = record.topic.to_string();
-        let deadline = Instant::now() + self.settings.timeout();
-        send_making_room(&self.producer, record, Some(deadline)).map_err(|e| {
-            self.settings
-                .client_error(format!("sending to '{topic}'"), e)
-        })?;
-        self.sent += 1;
-        if self.sent.is_multiple_of(SERVE_REPORTS_EVERY) {
-            self.producer.poll(Duration::ZERO);
-        }
-        Ok(())
-    }
-
-    /// The box a record carries: the next sequence number and `sent`.
-    pub fn opaque(&self, sent: T) -> Box<(usize, T)> {
-        Box::new((self.sent, sent))
-    }
-
-    /// The reports that are in, without waiting.
-    pub fn take_reports(&mut self) -> Vec<Report<T>> {
-        self.producer.poll(Duration::ZERO);
-        let reports = match self.producer.context().reports.lock() {
-            Ok(mut reports) => std::mem::take(&mut *reports),
-            Err(_) => Vec::new(),
-        };
-        self.reported += reports.len();
-        reports
-    }
-
-    /// Waits until every message sent has its report (at most the settings'
-    /// timeout plus a second) and returns the reports not yet taken, and how many
-    /// messages still have none.
-    pub fn flush(&mut self) -> (Vec<Report<T>>, usize) {
-        // A flush timeout still leaves the reports we have; the count of missing
-        // ones says how many messages were not reported.
-        let _ = self
-            .producer
-            .flush(self.settings.timeout() + Duration::from_secs(1));
-        let reports = self.take_reports();
-        (reports, self.sent - self.reported)
-    }
-
-    /// Messages sent so far.
-    pub fn sent(&self) -> usize {
-        self.sent
-    }
-
-    /// The settings it was built with.
-    pub fn settings(&self) -> &KafkaSettings {
-        &self.settings
-    }
-}
-
-impl<T: Send + Sync + 'static> Drop for ReportingProducer<T> {
-    fn drop(&mut self) {
-        // Never drop queued messages silently: give them the usual time to go out.
-        if self.producer.in_flight_count() > 0 {
-            let _ = self.producer.flush(self.settings.timeout());
-        }
-    }
-}
-
 /// A producer of weather readings to one topic: key = city, value = the reading
 /// as JSON, timestamp = the reading's own time.
 pub struct WeatherProducer {
@@ -320,7 +153,7 @@ impl WeatherProducer {
     /// settings' timeout plus a second), then returns the reports not yet taken,
     /// in send order. Fails with [`Error::Delivery`] if any reading was not written.
     pub fn flush(&mut self) -> Result<Deliveries> {
-        let since = self.producer.reported;
+        let since = self.producer.reported();
         let (mut reports, missing) = self.producer.flush();
         reports.sort_by_key(|report| match report {
             Ok(written) => written.sequence,
@@ -381,34 +214,6 @@ fn delivery(
             failed.sequence,
             Err(format!("{} ({})", failed.sent, failed.error)),
         ),
-    }
-}
-
-/// Queues `record`. When librdkafka's local queue is full (the producer is
-/// faster than the broker), serves delivery reports to make room and tries again,
-/// until `deadline` if one is given.
-pub(crate) fn send_making_room<C, K, P>(
-    producer: &BaseProducer<C>,
-    mut record: BaseRecord<'_, K, P, C::DeliveryOpaque>,
-    deadline: Option<Instant>,
-) -> std::result::Result<(), KafkaError>
-where
-    C: ProducerContext,
-    K: ToBytes + ?Sized,
-    P: ToBytes + ?Sized,
-{
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((e, returned))
-                if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull)
-                    && deadline.is_none_or(|d| Instant::now() < d) =>
-            {
-                producer.poll(Duration::from_millis(10));
-                record = returned;
-            }
-            Err((e, _)) => return Err(e),
-        }
     }
 }
 
@@ -506,103 +311,6 @@ pub fn produce_weather(
     Ok(Deliveries(deliveries.into_iter().map(|(_, d)| d).collect()))
 }
 
-/// A producer of raw bytes with headers: for messages that are not readings
-/// (poison pills in a demo, the original bytes of a dead letter).
-pub struct RawProducer {
-    producer: ReportingProducer<()>,
-}
-
-impl RawProducer {
-    /// A producer with room for a message the broker accepted plus headers
-    /// (librdkafka's own limit, 1,000,000 bytes, is below Kafka's default of
-    /// 1,048,588).
-    pub fn new(settings: &KafkaSettings) -> Result<Self> {
-        Ok(RawProducer {
-            producer: ReportingProducer::new(settings, &[("message.max.bytes", "2000000")])?,
-        })
-    }
-
-    /// Queues one message; [`RawProducer::flush`] waits for its delivery.
-    pub fn send(
-        &mut self,
-        topic: &str,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: &[(&str, &str)],
-    ) -> Result<()> {
-        let mut record: BaseRecord<'_, [u8], [u8], Box<(usize, ())>> =
-            BaseRecord::with_opaque_to(topic, self.producer.opaque(()));
-        if let Some(key) = key {
-            record = record.key(key);
-        }
-        if let Some(value) = value {
-            record = record.payload(value);
-        }
-        if !headers.is_empty() {
-            let mut owned = OwnedHeaders::new();
-            for (name, value) in headers {
-                owned = owned.insert(Header {
-                    key: name,
-                    value: Some(value.as_bytes()),
-                });
-            }
-            record = record.headers(owned);
-        }
-        self.producer.send(record)
-    }
-
-    /// Waits for every queued message's delivery report; returns their
-    /// (partition, offset) in send order, or the failures.
-    pub fn flush(&mut self) -> Result<Vec<(i32, i64)>> {
-        let (mut reports, missing) = self.producer.flush();
-        reports.sort_by_key(|report| match report {
-            Ok(written) => written.sequence,
-            Err(failed) => failed.sequence,
-        });
-        let total = reports.len() + missing;
-        let mut delivered = Vec::with_capacity(total);
-        let mut errors = Vec::new();
-        for report in reports {
-            match report {
-                Ok(written) => delivered.push((written.partition, written.offset)),
-                Err(failed) => errors.push(failed.error),
-            }
-        }
-        if missing > 0 {
-            errors.push(format!(
-                "{missing} message(s) without a delivery report before the timeout"
-            ));
-        }
-        if errors.is_empty() {
-            Ok(delivered)
-        } else {
-            Err(Error::Delivery {
-                total,
-                undelivered: errors,
-            })
-        }
-    }
-}
-
-/// Sends one message with any key and value bytes (or none: a null value), and
-/// returns its (partition, offset). This is how the lab makes a poison pill: a
-/// message that is not a reading.
-pub fn produce_raw(
-    settings: &KafkaSettings,
-    topic: &str,
-    key: Option<&str>,
-    value: Option<&[u8]>,
-) -> Result<(i32, i64)> {
-    topics::describe_topic(settings, topic)?;
-    let mut producer = RawProducer::new(settings)?;
-    producer.send(topic, key.map(str::as_bytes), value, &[])?;
-    let delivered = producer.flush()?;
-    delivered.first().copied().ok_or_else(|| Error::Delivery {
-        total: 1,
-        undelivered: vec!["no delivery report".to_string()],
-    })
-}
-
 /// The columns of a delivery report, sized for reports printed as they arrive.
 pub const DELIVERY_COLUMNS: [Column; 7] = [
     Column {
@@ -670,3 +378,44 @@ impl AsTable for Deliveries {
 }
 
 crate::shown_as_table!(Deliveries);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_become_deliveries_or_name_the_reading_that_failed() {
+        let reading = WeatherGenerator::default_cities(3).next_reading();
+        let written = Written {
+            sequence: 4,
+            sent: reading.clone(),
+            partition: 2,
+            offset: 17,
+            timestamp: Timestamp::CreateTime(1_000),
+        };
+        let (sequence, delivered) = delivery("weather", Ok(written));
+        let delivered = delivered.expect("a delivery");
+        assert_eq!(sequence, 4);
+        assert_eq!((delivered.partition, delivered.offset), (2, 17));
+        assert_eq!(delivered.timestamp_type, TimestampType::CreateTime);
+        assert_eq!(delivered.timestamp_ms, Some(1_000));
+        assert_eq!(delivered.cells()[3], reading.city);
+        assert_eq!(delivered.cells().len(), DELIVERY_COLUMNS.len());
+        let failed = NotWritten {
+            sequence: 5,
+            sent: reading.clone(),
+            error: "Message timed out".into(),
+        };
+        let (sequence, error) = delivery("weather", Err(failed));
+        assert_eq!(sequence, 5);
+        let error = error.expect_err("not delivered");
+        assert!(
+            error.contains(&reading.city) && error.ends_with("(Message timed out)"),
+            "{error}"
+        );
+        assert_eq!(
+            TimestampType::from(Timestamp::LogAppendTime(1)),
+            TimestampType::LogAppendTime
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! Delivery reports: what comes back for every message sent, and the producer
+//! that keeps them until they are taken.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{DeliveryResult, Message, Timestamp, ToBytes};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::client::producer_config;
+use crate::config::KafkaSettings;
+use crate::error::Result;
+
+/// A delivery report: where the message was written, or why it was not.
+pub type Report<T> = std::result::Result<Written<T>, NotWritten<T>>;
+
+/// A message the broker wrote: what was sent, and where it landed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Written<T> {
+    /// Its place in the order of sends.
+    pub sequence: usize,
+    /// What the caller sent with it (a reading, or nothing).
+    pub sent: T,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Timestamp.
+    pub timestamp: Timestamp,
+}
+
+/// A message that was not written, and the client's reason.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NotWritten<T> {
+    /// Its place in the order of sends.
+    pub sequence: usize,
+    /// What the caller sent with it.
+    pub sent: T,
+    /// Why it failed.
+    pub error: String,
+}
+
+/// The producer context: librdkafka calls `delivery` once per message, from
+/// `poll`/`flush`, with what was sent alongside it; the report waits here until
+/// the producer takes it.
+pub struct DeliveryReports<T> {
+    reports: Mutex<Vec<Report<T>>>,
+}
+
+impl<T> Default for DeliveryReports<T> {
+    fn default() -> Self {
+        DeliveryReports {
+            reports: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<T: Send + Sync> ClientContext for DeliveryReports<T> {}
+
+impl<T: Send + Sync + 'static> ProducerContext for DeliveryReports<T> {
+    type DeliveryOpaque = Box<(usize, T)>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, sent: Self::DeliveryOpaque) {
+        let (sequence, sent) = *sent;
+        let report = match result {
+            Ok(message) => Ok(Written {
+                sequence,
+                sent,
+                partition: message.partition(),
+                offset: message.offset(),
+                timestamp: message.timestamp(),
+            }),
+            Err((error, _message)) => Err(NotWritten {
+                sequence,
+                sent,
+                error: error.to_string(),
+            }),
+        };
+        if let Ok(mut reports) = self.reports.lock() {
+            reports.push(report);
+        }
+    }
+}
+
+/// A producer that sends messages, each with a `T` that comes back in its
+/// delivery report. [`WeatherProducer`] and [`RawProducer`] are made of it.
+pub struct ReportingProducer<T: Send + Sync + 'static> {
+    producer: BaseProducer<DeliveryReports<T>>,
+    settings: KafkaSettings,
+    sent: usize,
+    reported: usize,
+}
+
+/// Delivery reports are served (their callbacks run) once every this many
+/// sends: often enough to keep memory flat, rarely enough to cost nothing.
+pub(crate) const SERVE_REPORTS_EVERY: usize = 1000;
+
+impl<T: Send + Sync + 'static> ReportingProducer<T> {
+    /// A producer with [`producer_config`]'s settings plus `defaults`.
+    pub fn new(settings: &KafkaSettings, defaults: &[(&str, &str)]) -> Result<Self> {
+        let producer = producer_config(settings, defaults)
+            .create_with_context(DeliveryReports::default())
+            .map_err(|e| settings.client_error("creating a producer", e))?;
+        Ok(ReportingProducer {
+            producer,
+            settings: settings.clone(),
+            sent: 0,
+            reported: 0,
+        })
+    }
+
+    /// Queues one message with `sent` riding along. Returns at once; the report
+    /// comes later ([`ReportingProducer::take_reports`], [`ReportingProducer::flush`]).
+    pub fn send<K, P>(&mut self, record: BaseRecord<'_, K, P, Box<(usize, T)>>) -> Result<()>
+    where
+        K: ToBytes + ?Sized,
+        P: ToBytes + ?Sized,
+    {
+        let topic = record.topic.to_string();
+        let deadline = Instant::now() + self.settings.timeout();
+        send_making_room(&self.producer, record, Some(deadline)).map_err(|e| {
+            self.settings
+                .client_error(format!("sending to '{topic}'"), e)
+        })?;
+        self.sent += 1;
+        if self.sent.is_multiple_of(SERVE_REPORTS_EVERY) {
+            self.producer.poll(Duration::ZERO);
+        }
+        Ok(())
+    }
+
+    /// The box a record carries: the next sequence number and `sent`.
+    pub fn opaque(&self, sent: T) -> Box<(usize, T)> {
+        Box::new((self.sent, sent))
+    }
+
+    /// The reports that are in, without waiting.
+    pub fn take_reports(&mut self) -> Vec<Report<T>> {
+        self.producer.poll(Duration::ZERO);
+        let reports = match self.producer.context().reports.lock() {
+            Ok(mut reports) => std::mem::take(&mut *reports),
+            Err(_) => Vec::new(),
+        };
+        self.reported += reports.len();
+        reports
+    }
+
+    /// Waits until every message sent has its report (at most the settings'
+    /// timeout plus a second) and returns the reports not yet taken, and how many
+    /// messages still have none.
+    pub fn flush(&mut self) -> (Vec<Report<T>>, usize) {
+        // A flush timeout still leaves the reports we have; the count of missing
+        // ones says how many messages were not reported.
+        let _ = self
+            .producer
+            .flush(self.settings.timeout() + Duration::from_secs(1));
+        let reports = self.take_reports();
+        (reports, self.sent - self.reported)
+    }
+
+    /// Messages sent so far.
+    pub fn sent(&self) -> usize {
+        self.sent
+    }
+
+    /// Reports taken so far.
+    pub fn reported(&self) -> usize {
+        self.reported
+    }
+
+    /// The settings it was built with.
+    pub fn settings(&self) -> &KafkaSettings {
+        &self.settings
+    }
+}
+
+impl<T: Send + Sync + 'static> Drop for ReportingProducer<T> {
+    fn drop(&mut self) {
+        // Never drop queued messages silently: give them the usual time to go out.
+        if self.producer.in_flight_count() > 0 {
+            let _ = self.producer.flush(self.settings.timeout());
+        }
+    }
+}
+
+/// Queues `record`. When librdkafka's local queue is full (the producer is
+/// faster than the broker), serves delivery reports to make room and tries again,
+/// until `deadline` if one is given.
+pub(crate) fn send_making_room<C, K, P>(
+    producer: &BaseProducer<C>,
+    mut record: BaseRecord<'_, K, P, C::DeliveryOpaque>,
+    deadline: Option<Instant>,
+) -> std::result::Result<(), KafkaError>
+where
+    C: ProducerContext,
+    K: ToBytes + ?Sized,
+    P: ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((e, returned))
+                if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull)
+                    && deadline.is_none_or(|d| Instant::now() < d) =>
+            {
+                producer.poll(Duration::from_millis(10));
+                record = returned;
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
