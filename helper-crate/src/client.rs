@@ -14,6 +14,7 @@
 //! | `enable.partition.eof` | report "end of partition" | `true`: reads stop at the end, like `kcat -e` |
 //! | `allow.auto.create.topics` | create a missing topic on subscribe | `false`: a typo is an error |
 //! | `session.timeout.ms` | how soon a silent member is declared dead | 10 s (librdkafka: 45 s) |
+//! | `fetch.queue.backoff.ms` | how long fetching pauses when the local queue is full | 0 (librdkafka: 1 s) |
 //!
 //! Properties given by the user (`-X`, `-F`) win over these defaults; what a
 //! builder sets explicitly wins over both. [`ConsumerBuilder::config`] shows the
@@ -95,12 +96,16 @@ pub struct ConsumerBuilder {
 }
 
 /// Set unless the user (`-X`, `-F`) or the builder chose otherwise.
-const CONSUMER_DEFAULTS: [(&str, &str); 2] = [
+const CONSUMER_DEFAULTS: [(&str, &str); 3] = [
     // A member that dies is noticed when its session times out; until then its
     // partitions wait. 10 s (Kafka's default before 3.0) keeps a restarted
     // consumer quick, and matters on the mock engine, which ignores LeaveGroup.
     ("session.timeout.ms", "10000"),
     ("auto.offset.reset", "earliest"),
+    // librdkafka's 1 s pause of a partition's fetches once its local queue is
+    // full stalled reads of 160,000 readings for 0.5-0.9 s at a time on the
+    // mock engine; resuming at once took them from 1.8 s to 1.1 s.
+    ("fetch.queue.backoff.ms", "0"),
 ];
 
 impl ConsumerBuilder {

@@ -204,6 +204,40 @@ impl StreamedTable {
         self.row(&names)
     }
 
+    /// Writes one row to `out`, each cell padded in place: the cells are
+    /// rendered into one reused buffer and the padding copied from a run of
+    /// spaces (a long run prints hundreds of thousands of rows).
+    pub fn write_row(
+        &self,
+        out: &mut dyn std::io::Write,
+        cells: &[&dyn std::fmt::Display],
+    ) -> std::io::Result<()> {
+        const SPACES: &str = "                                                                ";
+        let mut line = String::with_capacity(128);
+        let mut cell_text = String::with_capacity(32);
+        for (i, column) in self.columns.iter().enumerate() {
+            let Some(cell) = cells.get(i) else { break };
+            if i > 0 {
+                line.push_str("  ");
+            }
+            cell_text.clear();
+            let _ = write!(cell_text, "{cell}");
+            let pad = column.width.saturating_sub(cell_text.chars().count());
+            let padding = &SPACES[..pad.min(SPACES.len())];
+            if column.right {
+                line.push_str(padding);
+                line.push_str(&cell_text);
+            } else {
+                line.push_str(&cell_text);
+                if i + 1 < self.columns.len() {
+                    line.push_str(padding);
+                }
+            }
+        }
+        line.push('\n');
+        out.write_all(line.as_bytes())
+    }
+
     /// One row; missing cells are blank.
     pub fn row(&self, cells: &[String]) -> String {
         let mut line = String::new();
@@ -219,6 +253,24 @@ impl StreamedTable {
             };
         }
         line.trim_end().to_string()
+    }
+}
+
+/// A number shown with one decimal (temperatures), padded like any cell,
+/// without allocating.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OneDecimal(pub f64);
+
+impl std::fmt::Display for OneDecimal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::io::Write as _;
+        let mut buffer = [0u8; 40];
+        let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+        if write!(cursor, "{:.1}", self.0).is_err() {
+            return write!(f, "{:.1}", self.0);
+        }
+        let length = cursor.position() as usize;
+        f.pad(std::str::from_utf8(&buffer[..length]).unwrap_or_default())
     }
 }
 
@@ -269,6 +321,12 @@ mod tests {
             "Toronto       12"
         );
         assert_eq!(table.row(&["Fuzhou".into()]), "Fuzhou");
+        let mut out = Vec::new();
+        table
+            .write_row(&mut out, &[&"Toronto", &OneDecimal(12.25)])
+            .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "Toronto     12.2\n");
+        assert_eq!(format!("[{:>6}]", OneDecimal(-3.0)), "[  -3.0]");
     }
 
     #[test]

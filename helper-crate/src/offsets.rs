@@ -111,7 +111,7 @@ pub fn committed_offsets(
     group: &str,
     topic: &str,
 ) -> Result<Vec<(i32, Option<i64>)>> {
-    let info = topics::describe_topic(settings, topic)?;
+    let info = topics::topic_partitions(settings, topic)?;
     let consumer = group_reader(settings, group)?;
     let mut tpl = TopicPartitionList::new();
     for p in &info.partitions {
@@ -178,7 +178,7 @@ pub fn offsets_for_time(
     topic: &str,
     timestamp_ms: i64,
 ) -> Result<Vec<(i32, Option<i64>)>> {
-    let info = topics::describe_topic(settings, topic)?;
+    let info = topics::topic_partitions(settings, topic)?;
     let consumer = topics::metadata_client(settings)?;
     let mut tpl = TopicPartitionList::new();
     for p in &info.partitions {

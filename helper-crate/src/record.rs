@@ -32,6 +32,21 @@ pub struct ConsumedRecord {
     pub reading: Reading,
 }
 
+impl ConsumedRecord {
+    /// Calls `f` with the record's cells, the columns of `kafka_log.csv`.
+    pub fn with_cells<R>(&self, f: impl FnOnce(&[&dyn std::fmt::Display]) -> R) -> R {
+        let timestamp = crate::weather::Rfc3339Millis::of(&self.reading.timestamp);
+        f(&[
+            &self.topic,
+            &self.partition,
+            &self.offset,
+            &timestamp,
+            &self.reading.city,
+            &crate::display::OneDecimal(self.reading.temperature),
+        ])
+    }
+}
+
 /// A message whose value is not a reading.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PoisonPill {

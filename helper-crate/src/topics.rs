@@ -196,6 +196,20 @@ pub fn describe_topic(settings: &KafkaSettings, topic: &str) -> Result<TopicInfo
         })
 }
 
+/// One topic's partitions and leaders, without watermarks: a single Metadata
+/// request, for callers that only need to know the topic exists and its
+/// partitions (watermarks cost two ListOffsets requests per partition).
+pub fn topic_partitions(settings: &KafkaSettings, topic: &str) -> Result<TopicInfo> {
+    cluster_metadata(settings, Some(topic), false)?
+        .topics
+        .into_iter()
+        .find(|t| t.name == topic)
+        .ok_or_else(|| Error::UnknownTopic {
+            topic: topic.to_string(),
+            bootstrap: settings.bootstrap().to_string(),
+        })
+}
+
 /// Whether the topic exists.
 pub fn topic_exists(settings: &KafkaSettings, topic: &str) -> Result<bool> {
     match cluster_metadata(settings, Some(topic), false) {

@@ -41,8 +41,16 @@ impl Reading {
 
     /// The message value: the reading as JSON.
     pub fn to_json(&self) -> String {
-        // Serialising a struct of a string, a float and a time cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
+        let mut json = Vec::with_capacity(96);
+        self.write_json(&mut json);
+        String::from_utf8(json).unwrap_or_default()
+    }
+
+    /// Appends the reading as JSON to `out` (a buffer a producer reuses).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        // Serialising a struct of a string, a float and a time into memory
+        // cannot fail.
+        let _ = serde_json::to_writer(out, self);
     }
 
     /// Parses a message value. The error says what is wrong, for poison-pill reports.
@@ -65,7 +73,7 @@ impl Reading {
 
     /// The timestamp as it appears in the JSON and the CSV.
     pub fn timestamp_rfc3339(&self) -> String {
-        self.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true)
+        Rfc3339Millis::of(&self.timestamp).as_str().to_string()
     }
 }
 
@@ -78,6 +86,55 @@ impl fmt::Display for Reading {
             self.city,
             self.temperature
         )
+    }
+}
+
+/// A time as RFC 3339 UTC with milliseconds, `2026-11-25T03:06:19.123Z`, written
+/// into a fixed buffer: every reading sent, saved and printed carries one, so it
+/// is made without allocating (chrono's general formatter costs more than the
+/// rest of a send).
+#[derive(Clone, Copy)]
+pub struct Rfc3339Millis([u8; 24]);
+
+impl Rfc3339Millis {
+    /// The text of `time`.
+    pub fn of(time: &DateTime<Utc>) -> Self {
+        use chrono::{Datelike, Timelike};
+        let year = time.year();
+        if !(0..=9999).contains(&year) {
+            // Outside four-digit years, chrono's own format (never met in the lab).
+            let text = time.to_rfc3339_opts(SecondsFormat::Millis, true);
+            let mut bytes = [b' '; 24];
+            let n = text.len().min(24);
+            bytes[..n].copy_from_slice(&text.as_bytes()[..n]);
+            return Rfc3339Millis(bytes);
+        }
+        let mut b = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut value: u32| {
+            for i in (0..width).rev() {
+                b[at + i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year as u32);
+        put(5, 2, time.month());
+        put(8, 2, time.day());
+        put(11, 2, time.hour());
+        put(14, 2, time.minute());
+        put(17, 2, time.second());
+        put(20, 3, time.timestamp_subsec_millis().min(999));
+        Rfc3339Millis(b)
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default().trim_end()
+    }
+}
+
+impl fmt::Display for Rfc3339Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
     }
 }
 
@@ -112,6 +169,7 @@ pub fn climate(city: &str) -> (f64, f64) {
 #[derive(Clone, Debug)]
 pub struct WeatherGenerator {
     cities: Vec<String>,
+    climates: Vec<(f64, f64)>,
     current: Vec<f64>,
     next_city: usize,
     rng: SplitMix64,
@@ -129,8 +187,10 @@ impl WeatherGenerator {
                 mean + swing * rng.next_signed_unit()
             })
             .collect();
+        let climates = cities.iter().map(|city| climate(city)).collect();
         WeatherGenerator {
             cities,
+            climates,
             current,
             next_city: 0,
             rng,
@@ -158,7 +218,7 @@ impl WeatherGenerator {
         }
         let index = self.next_city;
         self.next_city = (self.next_city + 1) % self.cities.len();
-        let (mean, swing) = climate(&self.cities[index]);
+        let (mean, swing) = self.climates[index];
         // A random walk pulled back towards the mean: small steps, no jumps.
         let step = 0.3 * swing * self.rng.next_signed_unit();
         let pull = 0.1 * (mean - self.current[index]);
@@ -198,11 +258,11 @@ impl SplitMix64 {
 
 /// RFC 3339 with milliseconds and a `Z`, the format of the JSON and the CSV.
 mod rfc3339_millis {
-    use chrono::{DateTime, SecondsFormat, Utc};
+    use chrono::{DateTime, Utc};
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(time: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&time.to_rfc3339_opts(SecondsFormat::Millis, true))
+        s.serialize_str(super::Rfc3339Millis::of(time).as_str())
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
@@ -278,5 +338,31 @@ mod tests {
         )
         .unwrap_err()
         .contains("empty city"));
+    }
+}
+
+#[cfg(test)]
+mod rfc3339_tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_written_like_chronos_rfc3339_with_millis() {
+        for ms in [
+            0i64,
+            1_764_136_000_123,
+            1_764_136_059_999,
+            253_402_300_799_999,
+        ] {
+            let time = DateTime::from_timestamp_millis(ms).unwrap();
+            assert_eq!(
+                Rfc3339Millis::of(&time).as_str(),
+                time.to_rfc3339_opts(SecondsFormat::Millis, true)
+            );
+        }
+        let time = DateTime::from_timestamp_millis(1_764_136_000_123).unwrap();
+        assert_eq!(
+            format!("[{:<26}]", Rfc3339Millis::of(&time)),
+            "[2025-11-26T05:46:40.123Z  ]"
+        );
     }
 }

@@ -50,7 +50,7 @@ impl WeatherConsumer {
     /// `earliest`/`latest`) or assigns and seeks (no group, offset or time).
     pub fn new(settings: &KafkaSettings, options: ConsumeOptions) -> Result<Self> {
         options.validate()?;
-        let topic = topics::describe_topic(settings, &options.topic)?;
+        let topic = topics::topic_partitions(settings, &options.topic)?;
         let partitions: Vec<i32> = topic
             .partitions
             .iter()
@@ -84,7 +84,7 @@ impl WeatherConsumer {
         }
         let dead_letters = match &options.dead_letter {
             Some(topic) => {
-                topics::describe_topic(settings, topic)?;
+                topics::topic_partitions(settings, topic)?;
                 Some(RawProducer::new(settings)?)
             }
             None => None,
@@ -314,9 +314,17 @@ impl WeatherConsumer {
         self.partitions
             .iter()
             .map(|&partition| {
-                let (_, high) = consumer
-                    .fetch_watermarks(topic, partition, settings.timeout())
-                    .map_err(|e| settings.client_error("reading watermarks", e))?;
+                // The high watermark comes with every fetch response, and the
+                // client keeps the last one; ask the broker only when it has none.
+                let high = match cached_high_watermark(consumer, topic, partition) {
+                    Some(high) => high,
+                    None => {
+                        consumer
+                            .fetch_watermarks(topic, partition, settings.timeout())
+                            .map_err(|e| settings.client_error("reading watermarks", e))?
+                            .1
+                    }
+                };
                 let committed = match committed.get(&(topic.to_string(), partition)) {
                     Some(Offset::Offset(offset)) => Some(*offset),
                     _ => None,
@@ -329,6 +337,30 @@ impl WeatherConsumer {
             })
             .collect()
     }
+}
+
+/// The high watermark the client last saw in a fetch response for this
+/// partition (`rd_kafka_get_watermark_offsets`: no request), if it has one.
+fn cached_high_watermark(
+    consumer: &rdkafka::consumer::BaseConsumer<crate::client::GroupEvents>,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client pointer is live for the call, the topic is a valid C
+    // string, and librdkafka only writes the two integers.
+    let error = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (error == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some(high)
 }
 
 /// The offsets to assign when not subscribing: the start in every partition.

@@ -59,7 +59,7 @@ use crate::topics;
 /// where the group has none: `builder` carries the commit settings.
 fn group_member(builder: ConsumerBuilder, topic: &str) -> Result<KafkaConsumer> {
     let mut consumer = builder.build()?;
-    topics::describe_topic(consumer.settings(), topic)?;
+    topics::topic_partitions(consumer.settings(), topic)?;
     consumer.subscribe(topic)?;
     Ok(consumer)
 }

@@ -156,7 +156,7 @@ pub fn transactions_demo(
     committed: &[Reading],
     aborted: &[Reading],
 ) -> Result<TransactionDemo> {
-    topics::describe_topic(settings, topic)?;
+    topics::topic_partitions(settings, topic)?;
     let mut demo = TransactionDemo {
         topic: topic.to_string(),
         committed: committed.to_vec(),
@@ -227,7 +227,7 @@ pub(crate) fn read_values(
     topic: &str,
     isolation: IsolationLevel,
 ) -> Result<Vec<Vec<u8>>> {
-    let partitions: Vec<(i32, Offset)> = topics::describe_topic(settings, topic)?
+    let partitions: Vec<(i32, Offset)> = topics::topic_partitions(settings, topic)?
         .partitions
         .iter()
         .map(|p| (p.partition, Offset::Beginning))

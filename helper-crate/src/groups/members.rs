@@ -201,7 +201,7 @@ fn partitions_and_messages(
     settings: &KafkaSettings,
     topic: &str,
 ) -> Result<(BTreeSet<i32>, usize)> {
-    let info = topics::describe_topic(settings, topic)?;
+    let info = topics::topic_partitions(settings, topic)?;
     if info.partitions.len() < 2 {
         return Err(Error::config(
             Setting::Partitions,

@@ -27,6 +27,7 @@
 //! kcat equivalent: `kcat -P -b HOST -t weather -K: -D'\n'` (kcat prints no
 //! delivery reports unless run with `-v`).
 
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use rdkafka::message::Timestamp;
@@ -36,10 +37,10 @@ use serde::Serialize;
 mod raw;
 mod reports;
 use crate::config::KafkaSettings;
-use crate::display::{AsTable, Column, Table};
+use crate::display::{AsTable, Column, OneDecimal, Table};
 use crate::error::{Error, Result};
 use crate::topics;
-use crate::weather::{Reading, WeatherGenerator};
+use crate::weather::{Reading, Rfc3339Millis, WeatherGenerator};
 pub use raw::{produce_raw, RawProducer};
 pub(crate) use reports::SERVE_REPORTS_EVERY;
 pub use reports::{DeliveryReports, NotWritten, Report, ReportingProducer, Written};
@@ -108,6 +109,10 @@ impl Deliveries {
 pub struct WeatherProducer {
     producer: ReportingProducer<Reading>,
     topic: String,
+    /// The key and JSON value of the reading being sent (librdkafka copies
+    /// both on send, so one buffer each serves every send).
+    key: String,
+    value: Vec<u8>,
 }
 
 impl WeatherProducer {
@@ -115,10 +120,12 @@ impl WeatherProducer {
     pub fn new(settings: &KafkaSettings, topic: &str) -> Result<Self> {
         // Ask first, so a missing topic is a clear error and not ten seconds of
         // failed deliveries.
-        topics::describe_topic(settings, topic)?;
+        topics::topic_partitions(settings, topic)?;
         Ok(WeatherProducer {
             producer: ReportingProducer::new(settings, &[])?,
             topic: topic.to_string(),
+            key: String::new(),
+            value: Vec::with_capacity(128),
         })
     }
 
@@ -130,11 +137,21 @@ impl WeatherProducer {
     /// Queues one reading. Returns at once; call [`WeatherProducer::flush`] to
     /// wait for its delivery report.
     pub fn send(&mut self, reading: &Reading) -> Result<()> {
-        let value = reading.to_json();
-        let record = BaseRecord::with_opaque_to(&self.topic, self.producer.opaque(reading.clone()))
-            .key(reading.key())
-            .payload(&value)
-            .timestamp(reading.timestamp.timestamp_millis());
+        self.send_owned(reading.clone())
+    }
+
+    /// [`WeatherProducer::send`] for a reading the caller no longer needs: it
+    /// rides along to its delivery report without a copy.
+    pub fn send_owned(&mut self, reading: Reading) -> Result<()> {
+        self.value.clear();
+        reading.write_json(&mut self.value);
+        let timestamp = reading.timestamp.timestamp_millis();
+        self.key.clear();
+        self.key.push_str(reading.key());
+        let record = BaseRecord::with_opaque_to(&self.topic, self.producer.opaque(reading))
+            .key(&self.key)
+            .payload(&self.value)
+            .timestamp(timestamp);
         self.producer.send(record)
     }
 
@@ -259,7 +276,7 @@ pub fn stream_weather(
                 std::thread::sleep(wait);
             }
         }
-        producer.send(&generator.next_reading())?;
+        producer.send_owned(generator.next_reading())?;
         if (index + 1).is_multiple_of(SERVE_REPORTS_EVERY) || interval.is_some() {
             producer.take_reports().into_iter().for_each(&mut file);
         }
@@ -351,17 +368,23 @@ pub const DELIVERY_COLUMNS: [Column; 7] = [
 ];
 
 impl Delivery {
-    /// The report's cells, in the order of [`DELIVERY_COLUMNS`].
+    /// Calls `f` with the report's cells, in the order of [`DELIVERY_COLUMNS`].
+    pub fn with_cells<R>(&self, f: impl FnOnce(&[&dyn fmt::Display]) -> R) -> R {
+        let timestamp = Rfc3339Millis::of(&self.reading.timestamp);
+        f(&[
+            &self.topic,
+            &self.partition,
+            &self.offset,
+            &self.reading.key(),
+            &timestamp,
+            &self.reading.city,
+            &OneDecimal(self.reading.temperature),
+        ])
+    }
+
+    /// The report's cells as text, in the order of [`DELIVERY_COLUMNS`].
     pub fn cells(&self) -> Vec<String> {
-        vec![
-            self.topic.clone(),
-            self.partition.to_string(),
-            self.offset.to_string(),
-            self.reading.key().to_string(),
-            self.reading.timestamp_rfc3339(),
-            self.reading.city.clone(),
-            format!("{:.1}", self.reading.temperature),
-        ]
+        self.with_cells(|cells| cells.iter().map(|c| c.to_string()).collect())
     }
 }
 

@@ -95,7 +95,7 @@ pub fn produce_raw(
     key: Option<&str>,
     value: Option<&[u8]>,
 ) -> Result<(i32, i64)> {
-    topics::describe_topic(settings, topic)?;
+    topics::topic_partitions(settings, topic)?;
     let mut producer = RawProducer::new(settings)?;
     producer.send(topic, key.map(str::as_bytes), value, &[])?;
     let delivered = producer.flush()?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use kafka_lab::config::KafkaSettings;
 use kafka_lab::consume::{self, ConsumeOptions, WeatherConsumer, RECORD_COLUMNS};
-use kafka_lab::csv_log::{CsvLog, CsvRow};
+use kafka_lab::csv_log::CsvLog;
 use kafka_lab::display::StreamedTable;
 use kafka_lab::shutdown;
 
@@ -44,7 +44,7 @@ pub fn run(settings: &KafkaSettings, args: &ConsumeArgs) -> anyhow::Result<()> {
                     serde_json::to_writer(&mut out, record)?;
                     writeln!(out)?;
                 } else {
-                    writeln!(out, "{}", table.row(&CsvRow::from(record).cells()))?;
+                    record.with_cells(|cells| table.write_row(&mut out, cells))?;
                 }
             }
             out.flush()

@@ -27,12 +27,14 @@ pub fn run(settings: &KafkaSettings, args: &ProduceArgs) -> anyhow::Result<()> {
         &mut |_, report| {
             // A failed report is listed with the error at the end.
             let Ok(delivery) = report else { return };
-            let line = if args.json {
-                serde_json::to_string(delivery).unwrap_or_default()
+            let written = if args.json {
+                serde_json::to_writer(&mut out, delivery)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| writeln!(out))
             } else {
-                table.row(&delivery.cells())
+                delivery.with_cells(|cells| table.write_row(&mut out, cells))
             };
-            if let Err(error) = writeln!(out, "{line}") {
+            if let Err(error) = written {
                 write_error.get_or_insert(error);
             }
         },
