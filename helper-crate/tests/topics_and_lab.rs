@@ -247,7 +247,7 @@ fn bad_usage_exits_2_with_a_one_line_reason_and_writes_nothing() {
         (vec!["produce", "--count", "ten"], "invalid value 'ten'"),
         (
             vec!["broker", "--engine", "kafka"],
-            "expected tansu or mock",
+            "[possible values: tansu, mock]",
         ),
     ] {
         let stderr = common::kafka_lab_fails(&dir, &address, &args, 2);
