@@ -5,8 +5,9 @@
 #   scripts/bench-sweep.sh [ENGINE] [MESSAGES]     defaults: tansu 200000
 #
 # Each row changes one librdkafka property (-X, given to the bench's producer and
-# consumer alike) from the crate's bench defaults: linger.ms=20, acks=all, no
-# compression, librdkafka's batch and fetch defaults.
+# consumer alike) from the defaults of the clients `produce` and `consume` build
+# (acks=all, enable.idempotence=true, fetch.queue.backoff.ms=0, librdkafka's
+# batch, linger and fetch defaults otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,18 +17,8 @@ CACHE="${KAFKA_LAB_CACHE:-$HOME/.cache/kafka-lab}"
 export KAFKA_LAB_TANSU="${KAFKA_LAB_TANSU:-$CACHE/tansu/bin/tansu}"
 python="$CACHE/venv/bin/python"
 
-cargo build --release --bin kafka-lab >&2
-kafka_lab="$PWD/target/release/kafka-lab"
-port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-bootstrap="127.0.0.1:$port"
-data="$(mktemp -d)"
-"$kafka_lab" broker --engine "$engine" --listen "$bootstrap" --data "$data" --topic sweep:32 >"$data.log" 2>&1 &
-broker_pid=$!
-trap 'kill "$broker_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$data" "$data.log"' EXIT
-for _ in $(seq 1 100); do
-  "$kafka_lab" -b "$bootstrap" --broker-timeout-ms 1000 topics list >/dev/null 2>&1 && break
-  sleep 0.3
-done
+. scripts/bench-broker.sh
+start_bench_broker "$engine" sweep:32
 
 settings=(
   ""
@@ -37,7 +28,7 @@ settings=(
   "acks=0" "acks=1"
   "fetch.min.bytes=100000" "queued.min.messages=10000" "queued.min.messages=1000000"
 )
-results="$data.jsonl"
+results="$work/results.jsonl"
 for setting in "${settings[@]}"; do
   echo "--- ${setting:-defaults}" >&2
   args=(-b "$bootstrap" --broker-timeout-ms 20000)
@@ -55,11 +46,12 @@ done
 "$python" - "$results" "$engine" "$messages" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
-print(f"engine {sys.argv[2]}, {int(sys.argv[3]):,} × 100 B per run, latency at 1,000 msg/s for 5 s\n")
-print("| setting | produce msg/s | consume msg/s | latency p50 ms | p99 ms | p99.9 ms |")
-print("|---|---|---|---|---|---|")
+print(f"engine {sys.argv[2]}, {int(sys.argv[3]):,} readings per run, latency at 1,000 msg/s for 5 s\n")
+print("| setting | produce msg/s | consume msg/s | into CSV msg/s | latency p50 ms | p99 ms | p99.9 ms |")
+print("|---|---|---|---|---|---|---|")
 for r in rows:
     l = r.get("latency") or {}
     print(f"| `{r['setting']}` | {r['produce']['messages_per_second']:,.0f} | {r['consume']['messages_per_second']:,.0f} "
+          f"| {r['consume_to_csv']['messages_per_second']:,.0f} "
           f"| {l.get('p50_ms', float('nan')):.1f} | {l.get('p99_ms', float('nan')):.1f} | {l.get('p999_ms', float('nan')):.1f} |")
 PY

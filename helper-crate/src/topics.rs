@@ -186,7 +186,11 @@ pub fn list_topics(settings: &KafkaSettings) -> Result<Vec<TopicInfo>> {
 
 /// Describes one topic: partitions, leaders, replicas and watermarks.
 pub fn describe_topic(settings: &KafkaSettings, topic: &str) -> Result<TopicInfo> {
-    cluster_metadata(settings, Some(topic), true)?
+    one_topic(settings, topic, true)
+}
+
+fn one_topic(settings: &KafkaSettings, topic: &str, with_watermarks: bool) -> Result<TopicInfo> {
+    cluster_metadata(settings, Some(topic), with_watermarks)?
         .topics
         .into_iter()
         .find(|t| t.name == topic)
@@ -200,14 +204,7 @@ pub fn describe_topic(settings: &KafkaSettings, topic: &str) -> Result<TopicInfo
 /// request, for callers that only need to know the topic exists and its
 /// partitions (watermarks cost two ListOffsets requests per partition).
 pub fn topic_partitions(settings: &KafkaSettings, topic: &str) -> Result<TopicInfo> {
-    cluster_metadata(settings, Some(topic), false)?
-        .topics
-        .into_iter()
-        .find(|t| t.name == topic)
-        .ok_or_else(|| Error::UnknownTopic {
-            topic: topic.to_string(),
-            bootstrap: settings.bootstrap().to_string(),
-        })
+    one_topic(settings, topic, false)
 }
 
 /// Whether the topic exists.

@@ -50,7 +50,10 @@ fn report(error: &anyhow::Error) {
             eprintln!("hint: set the {setting} with {}", args::flag(*setting));
         }
         Some(kafka_lab::Error::UnknownTopic { topic, .. }) => {
-            eprintln!("hint: kafka-lab topics create {topic}");
+            eprintln!(
+                "hint: kafka-lab topics create {topic} (the mock engine cannot create topics \
+                 later: start it with kafka-lab broker --engine mock --topic {topic}:1)"
+            );
         }
         Some(kafka_lab::Error::TopicExists { topic, .. }) => {
             eprintln!("hint: kafka-lab topics describe {topic}, or create with --if-not-exists");
