@@ -72,24 +72,25 @@ impl KafkaConsumer {
                 break;
             }
             let result = self.consumer.poll((deadline - now).min(POLL_SLICE));
-            if let Some(revoked) = self.consumer.context().take_rebalance() {
-                for partition in &revoked {
-                    self.at_end.remove(partition);
+            let revoked = match self.consumer.context().take_rebalance() {
+                Some(revoked) => {
+                    for partition in &revoked {
+                        self.at_end.remove(partition);
+                    }
+                    self.assigned = self
+                        .consumer
+                        .assignment()
+                        .map(|tpl| partitions_of(&tpl))
+                        .unwrap_or_default();
+                    revoked
                 }
-                self.assigned = self
-                    .consumer
-                    .assignment()
-                    .map(|tpl| partitions_of(&tpl))
-                    .unwrap_or_default();
-                if !revoked.is_empty() {
-                    polled.revoked = revoked;
-                    // The message in hand (if any) is from a partition this
-                    // member may no longer own: its next owner reads it.
-                    break;
-                }
-            }
+                None => BTreeSet::new(),
+            };
             match result {
                 None => {}
+                // A message of a partition just taken away is left to its next
+                // owner, who reads it from the group's committed offset.
+                Some(Ok(message)) if revoked.contains(&message.partition()) => {}
                 Some(Ok(message)) => {
                     if !self.at_end.is_empty() {
                         self.at_end.remove(&message.partition());
@@ -101,6 +102,12 @@ impl KafkaConsumer {
                     self.at_end.insert(partition);
                 }
                 Some(Err(error)) => self.poll_error(error)?,
+            }
+            if !revoked.is_empty() {
+                // The caller drops what it holds of these partitions, unhandled
+                // and uncommitted, before it commits the rest.
+                polled.revoked = revoked;
+                break;
             }
         }
         Ok(polled)
