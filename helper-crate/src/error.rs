@@ -260,6 +260,8 @@ pub enum Setting {
     CsvLog,
     /// Cities to produce readings for.
     Cities,
+    /// Readings per second.
+    Rate,
     /// The broker engine.
     Engine,
     /// The address the embedded broker listens on.
@@ -284,6 +286,7 @@ impl fmt::Display for Setting {
             Setting::CommitStrategy => "commit strategy",
             Setting::CsvLog => "CSV log",
             Setting::Cities => "cities",
+            Setting::Rate => "rate",
             Setting::Engine => "broker engine",
             Setting::Listen => "listen address",
             Setting::BrokerTopic => "broker topic",

@@ -176,6 +176,26 @@ pub struct WeatherGenerator {
 }
 
 impl WeatherGenerator {
+    /// A generator for cities a user gave: each must have a name (spaces around
+    /// it are dropped) without control characters, and there must be one.
+    pub fn for_cities<S: AsRef<str>>(cities: &[S], seed: u64) -> crate::Result<Self> {
+        let names: Vec<&str> = cities.iter().map(|c| c.as_ref().trim()).collect();
+        let bad = |why: String| crate::Error::config(crate::error::Setting::Cities, why);
+        if names.is_empty() || names.iter().any(|name| name.is_empty()) {
+            return Err(bad(format!(
+                "every city needs a name, got {:?}: give names separated by commas, e.g. Toronto,Guangzhou",
+                cities.iter().map(AsRef::as_ref).collect::<Vec<_>>()
+            )));
+        }
+        if let Some(name) = names.iter().find(|name| name.chars().any(char::is_control)) {
+            return Err(bad(format!(
+                "the city {:?} holds a control character",
+                name
+            )));
+        }
+        Ok(WeatherGenerator::new(&names, seed))
+    }
+
     /// A generator for the given cities (at least one) and seed.
     pub fn new<S: AsRef<str>>(cities: &[S], seed: u64) -> Self {
         let mut rng = SplitMix64(seed);
@@ -364,5 +384,26 @@ mod rfc3339_tests {
             format!("[{:<26}]", Rfc3339Millis::of(&time)),
             "[2025-11-26T05:46:40.123Z  ]"
         );
+    }
+}
+
+#[cfg(test)]
+mod city_tests {
+    use super::*;
+
+    #[test]
+    fn cities_need_a_name_without_control_characters() {
+        for bad in [
+            vec![""],
+            vec!["", ""],
+            vec![" "],
+            vec!["Toronto", ""],
+            vec!["a\u{1b}[2J"],
+        ] {
+            let error = WeatherGenerator::for_cities(&bad, 1).unwrap_err();
+            assert_eq!(error.exit_code(), 2, "{bad:?}");
+        }
+        let mut generator = WeatherGenerator::for_cities(&[" Toronto ", "Fuzhou"], 1).unwrap();
+        assert_eq!(generator.next_reading().city, "Toronto");
     }
 }

@@ -169,3 +169,35 @@ fn properties_files_are_applied_and_secrets_never_printed() {
     assert!(all.contains(broker.bootstrap()), "{all}");
     assert!(!all.contains("hunter2"), "{all}");
 }
+
+/// Rates and cities are checked before anything is sent: a rate no producer
+/// can pace (zero, negative, not a number, vanishingly small, absurdly large)
+/// and a city without a name or with a control character exit 2, the topic
+/// untouched.
+#[test]
+fn bad_rates_and_cities_are_refused_before_anything_is_sent() {
+    let broker = TestBroker::start(Engine::Mock, &[("weather", 1)]);
+    let dir = temp_dir("bad-input");
+    let refused: [(&[&str], &str); 8] = [
+        (&["--rate", "0"], "rate"),
+        (&["--rate", "-5"], "rate"),
+        (&["--rate", "NaN"], "rate"),
+        (&["--rate", "1e-320"], "rate"),
+        (&["--rate", "1e-19", "--count", "2"], "rate"),
+        (&["--cities", ""], "city"),
+        (&["--cities", ",,"], "city"),
+        (&["--cities", "Toronto,\u{1b}[2J"], "control character"),
+    ];
+    for (extra, expected) in refused {
+        let mut args = vec!["produce", "--topic", "weather"];
+        args.extend_from_slice(extra);
+        let stderr = common::kafka_lab_fails(&dir, broker.bootstrap(), &args, 2);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(stderr.contains("hint: set the"), "{args:?}: {stderr}");
+    }
+    assert_eq!(
+        offsets::watermarks(&broker.settings(), "weather").unwrap(),
+        vec![(0, 0, 0)],
+        "nothing was sent"
+    );
+}

@@ -38,7 +38,7 @@ mod raw;
 mod reports;
 use crate::config::KafkaSettings;
 use crate::display::{AsTable, Column, OneDecimal, Table};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::topics;
 use crate::weather::{Reading, Rfc3339Millis, WeatherGenerator};
 pub use raw::{produce_raw, RawProducer};
@@ -255,10 +255,8 @@ pub fn stream_weather(
     rate: Option<f64>,
     on_report: &mut dyn FnMut(usize, &std::result::Result<Delivery, String>),
 ) -> Result<usize> {
+    let interval = rate.map(send_interval).transpose()?;
     let mut producer = WeatherProducer::new(settings, topic)?;
-    let interval = rate
-        .filter(|r| *r > 0.0)
-        .map(|r| Duration::from_secs_f64(1.0 / r));
     let started = Instant::now();
     let mut delivered = 0;
     let mut undelivered = Vec::new();
@@ -299,6 +297,25 @@ pub fn stream_weather(
             undelivered,
         })
     }
+}
+
+/// The fastest and slowest rates a producer paces (readings per second): beyond
+/// them a rate is a typo, not a plan (one a day is 1.2e-5).
+pub const RATE_RANGE: (f64, f64) = (1e-5, 1e6);
+
+/// The time between two sends at `rate` readings per second.
+fn send_interval(rate: f64) -> Result<Duration> {
+    let (slowest, fastest) = RATE_RANGE;
+    if !(slowest..=fastest).contains(&rate) {
+        return Err(Error::config(
+            Setting::Rate,
+            format!(
+                "a rate of {rate} readings per second is outside {slowest:e}..{fastest:e}; \
+                 leave it out to send as fast as the broker takes them"
+            ),
+        ));
+    }
+    Ok(Duration::from_secs_f64(1.0 / rate))
 }
 
 /// Makes `count` readings with `generator` and sends them, at most `rate` per
@@ -405,6 +422,24 @@ crate::shown_as_table!(Deliveries);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_outside_a_sane_range_are_refused() {
+        assert_eq!(send_interval(2.0).unwrap(), Duration::from_millis(500));
+        for bad in [0.0, -5.0, f64::NAN, f64::INFINITY, 1e-320, 1e-19, 1e7] {
+            let error = send_interval(bad).unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    Error::Config {
+                        setting: Setting::Rate,
+                        ..
+                    }
+                ),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn reports_become_deliveries_or_name_the_reading_that_failed() {

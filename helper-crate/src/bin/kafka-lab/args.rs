@@ -126,7 +126,7 @@ pub struct ProduceArgs {
     )]
     pub cities: Vec<String>,
     /// Readings per second (as fast as possible when absent)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub rate: Option<f64>,
     /// Seed for the temperatures
     #[arg(long, default_value_t = 42)]
@@ -260,6 +260,7 @@ pub fn flag(setting: Setting) -> &'static str {
         Setting::CommitStrategy => "--strategy",
         Setting::CsvLog => "--csv",
         Setting::Cities => "--cities",
+        Setting::Rate => "--rate",
         Setting::Engine => "--engine (or KAFKA_LAB_ENGINE)",
         Setting::Listen => "--listen",
         Setting::BrokerTopic => "--topic NAME:PARTITIONS",

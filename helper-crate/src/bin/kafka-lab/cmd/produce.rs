@@ -11,7 +11,7 @@ use super::lines_out;
 use crate::args::ProduceArgs;
 
 pub fn run(settings: &KafkaSettings, args: &ProduceArgs) -> anyhow::Result<()> {
-    let mut generator = WeatherGenerator::new(&args.cities, args.seed);
+    let mut generator = WeatherGenerator::for_cities(&args.cities, args.seed)?;
     let table = StreamedTable::new(&DELIVERY_COLUMNS);
     let mut out = lines_out();
     if !args.json {
