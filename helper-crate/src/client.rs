@@ -20,6 +20,9 @@
 //! builder sets explicitly wins over both. [`ConsumerBuilder::config`] shows the
 //! exact configuration a consumer gets.
 //!
+//! Every client is wrapped in [`DroppedByCreator`], so that a notebook can keep
+//! it in a variable and drop it in any later cell.
+//!
 //! The consumer's **context** ([`GroupEvents`]) is where librdkafka calls back
 //! on rebalances and commits: it records them so a reader can see what the
 //! group did. The poll loop itself is in [`crate::consume::poll`].
@@ -28,6 +31,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -180,7 +185,7 @@ impl ConsumerBuilder {
             .create_with_context(GroupEvents::default())
             .map_err(|e| self.settings.client_error("creating a consumer", e))?;
         Ok(KafkaConsumer {
-            consumer,
+            consumer: DroppedByCreator::new(consumer),
             settings: self.settings.clone(),
             group: self.group.clone(),
             topic: String::new(),
@@ -194,7 +199,7 @@ impl ConsumerBuilder {
 /// of: the topic it reads, its partitions, and which of them it has read to the
 /// end. It reads one topic. The poll loop is [`KafkaConsumer::poll_messages`].
 pub struct KafkaConsumer {
-    pub(crate) consumer: BaseConsumer<GroupEvents>,
+    pub(crate) consumer: DroppedByCreator<BaseConsumer<GroupEvents>>,
     pub(crate) settings: KafkaSettings,
     pub(crate) group: Option<String>,
     pub(crate) topic: String,
@@ -293,6 +298,50 @@ impl KafkaConsumer {
     /// for new messages instead of stopping at once.
     pub fn forget_ends(&mut self) {
         self.at_end.clear();
+    }
+}
+
+/// A client that is destroyed by the code that created it.
+///
+/// In a notebook, the evcxr kernel builds every cell as its own library, and
+/// each carries its own copy of librdkafka with its own global state. A client
+/// made in one cell and dropped in another would be destroyed by the second
+/// copy, which has never counted it, and librdkafka aborts the kernel
+/// (`rd_kafka_global_cnt > 0`). So the client is kept out of Rust's automatic
+/// drop ([`ManuallyDrop`]), and dropping the wrapper calls the function pointer
+/// taken where the client was made: the creating cell's copy. Elsewhere (a
+/// program, a test) there is one copy, and this changes nothing.
+pub struct DroppedByCreator<T> {
+    client: ManuallyDrop<T>,
+    destroy: fn(&mut ManuallyDrop<T>),
+}
+
+impl<T> DroppedByCreator<T> {
+    /// Wraps `client`; the destroy function is the one compiled with this call.
+    pub fn new(client: T) -> Self {
+        DroppedByCreator {
+            client: ManuallyDrop::new(client),
+            destroy: destroy_here::<T>,
+        }
+    }
+}
+
+fn destroy_here<T>(client: &mut ManuallyDrop<T>) {
+    // SAFETY: called once, from `Drop`, after which the client is never used.
+    unsafe { ManuallyDrop::drop(client) }
+}
+
+impl<T> Drop for DroppedByCreator<T> {
+    fn drop(&mut self) {
+        (self.destroy)(&mut self.client);
+    }
+}
+
+impl<T> Deref for DroppedByCreator<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.client
     }
 }
 
@@ -490,6 +539,22 @@ mod tests {
             property(&config, "enable.partition.eof").as_deref(),
             Some("true")
         );
+    }
+
+    #[test]
+    fn a_wrapped_client_is_destroyed_once_when_its_wrapper_drops() {
+        use std::sync::atomic::AtomicUsize;
+        static DESTROYED: AtomicUsize = AtomicUsize::new(0);
+        struct Client;
+        impl Drop for Client {
+            fn drop(&mut self) {
+                DESTROYED.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let wrapped = DroppedByCreator::new(Client);
+        assert_eq!(DESTROYED.load(Ordering::SeqCst), 0);
+        drop(wrapped);
+        assert_eq!(DESTROYED.load(Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -137,9 +137,8 @@ pub struct LatestMemberRun {
 
 /// Joins with `options` (a group with `latest`), reads to the end, produces
 /// `new_readings` to the topic while staying in the group, reads again, and
-/// leaves. The member's whole life is in this one call: in a notebook every cell
-/// is its own library with its own copy of librdkafka, so a client must be
-/// created, used and dropped by the same cell.
+/// leaves: the member's whole life in one call, for the lab's short path
+/// (chapter 03 shows clients kept in notebook variables across cells).
 pub fn latest_member_reads_new(
     settings: &KafkaSettings,
     options: ConsumeOptions,

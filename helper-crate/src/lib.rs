@@ -26,7 +26,7 @@
 //! | [`lab`] | the lab end to end: earliest vs latest | KafkaDemo, 04 | — |
 //! | `analysis` (feature `analysis`) | the saved stream in polars: stats, chart | 08 | — |
 //! | [`display`] | tables for the terminal and the notebook | all | — |
-//! | [`bench`] | throughput and latency, measured | — | `kafka-producer-perf-test.sh` |
+//! | [`bench`](mod@bench) | throughput and latency, measured | — | `kafka-producer-perf-test.sh` |
 //! | [`broker`] | the embedded broker (tansu or librdkafka's mock) | all | `kcat -M` (mock) |
 //! | [`shutdown`] | stopping cleanly: finish the batch, flush, commit | — | Ctrl-C |
 //! | [`error`] | what can go wrong, and what to do about it | — | — |
@@ -37,11 +37,11 @@
 //! be interrupted), and every consume by a message count. Async APIs, schema
 //! registries and Kafka Streams are deliberately left out.
 //!
-//! In a notebook, create, use and drop each Kafka client (producer, consumer)
-//! within one cell, or inside one library call such as
-//! [`lab::latest_member_reads_new`]: the evcxr kernel builds every cell as its own
-//! library, each with its own copy of librdkafka and its global state, and a
-//! client dropped by another cell's copy aborts the kernel.
+//! In a notebook, a client (producer, consumer) can be kept in a variable, used
+//! in later cells and dropped in any of them: the evcxr kernel builds every cell
+//! as its own library, each with its own copy of librdkafka, and the crate
+//! destroys each client through the copy that created it
+//! ([`client::DroppedByCreator`]).
 //!
 //! # Example
 //!

@@ -157,7 +157,7 @@ pub struct BrokerConfig {
     /// How long to wait for it to answer.
     pub startup_timeout: Duration,
     /// The kafka-lab binary that runs the mock engine (found by
-    /// [`find_kafka_lab`] when `None`).
+    /// [`super::find_kafka_lab`] when `None`).
     pub kafka_lab_bin: Option<PathBuf>,
     /// Have the child die with this process (Linux `PR_SET_PDEATHSIG`). Only
     /// for a caller whose spawning thread lives as long as the process.

@@ -9,7 +9,9 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::Offset;
 use serde::Serialize;
 
-use crate::client::{offset_list, producer_config, ConsumerBuilder, IsolationLevel, KafkaConsumer};
+use crate::client::{
+    offset_list, producer_config, ConsumerBuilder, DroppedByCreator, IsolationLevel, KafkaConsumer,
+};
 use crate::config::KafkaSettings;
 use crate::consume::{fresh_group_id, PollLimits};
 use crate::display::{AsTable, Table};
@@ -19,7 +21,7 @@ use crate::weather::Reading;
 
 /// A producer whose sends are grouped in transactions (`transactional.id`).
 pub struct TransactionalProducer {
-    producer: BaseProducer,
+    producer: DroppedByCreator<BaseProducer>,
     settings: KafkaSettings,
 }
 
@@ -32,6 +34,7 @@ impl TransactionalProducer {
             .set("transactional.id", transactional_id)
             .create()
             .map_err(|e| settings.client_error("creating a transactional producer", e))?;
+        let producer = DroppedByCreator::new(producer);
         producer
             .init_transactions(settings.timeout())
             .map_err(|e| transaction_error(settings, "InitProducerId (init_transactions)", e))?;

@@ -10,7 +10,7 @@ use rdkafka::message::{DeliveryResult, Message, Timestamp, ToBytes};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::client::producer_config;
+use crate::client::{producer_config, DroppedByCreator};
 use crate::config::KafkaSettings;
 use crate::error::Result;
 
@@ -86,9 +86,9 @@ impl<T: Send + Sync + 'static> ProducerContext for DeliveryReports<T> {
 }
 
 /// A producer that sends messages, each with a `T` that comes back in its
-/// delivery report. [`WeatherProducer`] and [`RawProducer`] are made of it.
+/// delivery report. [`super::WeatherProducer`] and [`super::RawProducer`] are made of it.
 pub struct ReportingProducer<T: Send + Sync + 'static> {
-    producer: BaseProducer<DeliveryReports<T>>,
+    producer: DroppedByCreator<BaseProducer<DeliveryReports<T>>>,
     settings: KafkaSettings,
     sent: usize,
     reported: usize,
@@ -105,7 +105,7 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
             .create_with_context(DeliveryReports::default())
             .map_err(|e| settings.client_error("creating a producer", e))?;
         Ok(ReportingProducer {
-            producer,
+            producer: DroppedByCreator::new(producer),
             settings: settings.clone(),
             sent: 0,
             reported: 0,
