@@ -7,6 +7,11 @@ A panic inside a cell is only printed to stderr by evcxr (the cell still
 "succeeds"), so a failed `assert!` would pass unnoticed; this runner also fails
 on any stream output containing "panicked at". Notebooks are committed without
 outputs; the executed copies and the HTML lab report go to --reports.
+
+A student runs a notebook once, then re-runs cells in the same live kernel. So
+after the top-to-bottom run, the cells tagged `rerun` (cell metadata "tags") are
+executed again, in order, RERUNS times, in the same kernel; any error, panic or
+dead kernel fails the notebook. The report shows the last run of each cell.
 """
 
 import argparse
@@ -16,11 +21,13 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, DeadKernelError
 from nbconvert import HTMLExporter
 
 KERNEL = "rust"
 CELL_TIMEOUT_S = 1800  # the first cell builds the helper crate: minutes when cold
+RERUNS = 2
+RERUN_TAG = "rerun"
 
 
 def problems_in(notebook):
@@ -53,9 +60,18 @@ def run(path, reports):
         resources={"metadata": {"path": str(path.parent)}},
     )
     failure = None
+    rerun = [i for i, cell in enumerate(notebook.cells) if RERUN_TAG in cell.metadata.get("tags", [])]
     try:
-        client.execute()
-    except CellExecutionError as error:
+        with client.setup_kernel():
+            for index, cell in enumerate(notebook.cells):
+                client.execute_cell(cell, index)
+            for round_ in range(RERUNS if rerun else 0):
+                if problems_in(notebook):
+                    break
+                print(f"    re-running {len(rerun)} tagged cell(s), round {round_ + 1}", flush=True)
+                for index in rerun:
+                    client.execute_cell(notebook.cells[index], index)
+    except (CellExecutionError, DeadKernelError, RuntimeError) as error:
         failure = str(error)[-3000:]
     elapsed = time.monotonic() - started
     found = problems_in(notebook)
