@@ -27,13 +27,25 @@ impl TestBroker {
                 "the tansu engine is not installed: run scripts/setup.sh (or set KAFKA_LAB_TANSU)"
             );
         }
-        let mut config = EmbeddedBroker::config_on_free_port(engine).expect("a free port");
-        config.kafka_lab_bin = Some(kafka_lab_bin());
-        for (topic, partitions) in topics {
-            config = config.topic(topic, *partitions);
+        // A port found free can be taken before the broker binds it (by another
+        // test's client, as its own local port): then try another one.
+        for attempt in 1.. {
+            let mut config = EmbeddedBroker::config_on_free_port(engine).expect("a free port");
+            config.kafka_lab_bin = Some(kafka_lab_bin());
+            for (topic, partitions) in topics {
+                config = config.topic(topic, *partitions);
+            }
+            match EmbeddedBroker::start(config) {
+                Ok(broker) => return TestBroker { broker },
+                Err(kafka_lab::Error::Broker(why))
+                    if why.contains("already in use") && attempt < 5 =>
+                {
+                    eprintln!("attempt {attempt}: {why}; trying another port");
+                }
+                Err(error) => panic!("the broker starts: {error}"),
+            }
         }
-        let broker = EmbeddedBroker::start(config).expect("the broker starts");
-        TestBroker { broker }
+        unreachable!("the loop returns or panics")
     }
 
     /// Client settings for this broker (5 s timeouts keep failing tests short).
