@@ -183,6 +183,13 @@ pub struct Column {
     pub right: bool,
 }
 
+/// A value shown as one row of a [`StreamedTable`] (a delivery report, a reading
+/// read).
+pub trait StreamedRow {
+    /// Calls `f` with the row's cells, in the table's column order.
+    fn with_cells<R>(&self, f: impl FnOnce(&[&dyn std::fmt::Display]) -> R) -> R;
+}
+
 /// Rows printed as they arrive (a long consume or produce): the widths are
 /// fixed up front, because they cannot adapt to rows not yet seen.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -32,9 +32,9 @@ pub struct ConsumedRecord {
     pub reading: Reading,
 }
 
-impl ConsumedRecord {
-    /// Calls `f` with the record's cells, the columns of `kafka_log.csv`.
-    pub fn with_cells<R>(&self, f: impl FnOnce(&[&dyn std::fmt::Display]) -> R) -> R {
+impl crate::display::StreamedRow for ConsumedRecord {
+    /// The record's cells, the columns of `kafka_log.csv`.
+    fn with_cells<R>(&self, f: impl FnOnce(&[&dyn std::fmt::Display]) -> R) -> R {
         let timestamp = crate::weather::Rfc3339Millis::of(&self.reading.timestamp);
         f(&[
             &self.topic,
@@ -85,6 +85,19 @@ impl Decoded {
             Decoded::Poison(pill) => (pill.partition, pill.offset),
         }
     }
+}
+
+/// For each partition among `positions` (partition, offset), the next offset to
+/// read after them: what a commit stores.
+pub fn next_offsets(
+    positions: impl IntoIterator<Item = (i32, i64)>,
+) -> std::collections::BTreeMap<i32, i64> {
+    let mut next = std::collections::BTreeMap::new();
+    for (partition, offset) in positions {
+        let entry = next.entry(partition).or_insert(offset + 1);
+        *entry = (*entry).max(offset + 1);
+    }
+    next
 }
 
 /// Decodes a received message: its value as a reading, or as a poison pill
@@ -152,6 +165,12 @@ pub fn preview(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_next_offset_follows_the_highest_one_read() {
+        let next = next_offsets([(0, 4), (1, 9), (0, 6), (0, 5)]);
+        assert_eq!(next.into_iter().collect::<Vec<_>>(), [(0, 7), (1, 10)]);
+    }
 
     #[test]
     fn preview_escapes_and_truncates() {

@@ -14,7 +14,7 @@ use crate::config::KafkaSettings;
 use crate::csv_log::CsvLog;
 use crate::error::{Error, Result, Setting};
 use crate::produce::RawProducer;
-use crate::record::{decode, ConsumedRecord, Decoded, PoisonPill};
+use crate::record::{decode, next_offsets, ConsumedRecord, Decoded, PoisonPill};
 use crate::{shutdown, topics};
 
 /// What one poll round returned.
@@ -34,6 +34,14 @@ impl Batch {
     /// Messages read, readings and poison pills together.
     pub fn message_count(&self) -> usize {
         self.records.len() + self.poison.len()
+    }
+
+    /// (partition, offset) of every message read, readings and poison pills.
+    pub fn positions(&self) -> impl Iterator<Item = (i32, i64)> + '_ {
+        self.records
+            .iter()
+            .map(|r| (r.partition, r.offset))
+            .chain(self.poison.iter().map(|p| (p.partition, p.offset)))
     }
 }
 
@@ -128,22 +136,19 @@ impl WeatherConsumer {
             timeout,
             stop_at_end: self.options.stop_at_end,
         };
-        let polled = self.client.poll_messages(limits, &mut |message| {
-            let decoded = decode(message);
-            let (partition, offset) = decoded.position();
-            batch.next_offsets.insert(partition, offset + 1);
-            match decoded {
+        let polled = self
+            .client
+            .poll_messages(limits, &mut |message| match decode(message) {
                 Decoded::Reading(record) => batch.records.push(record),
                 Decoded::Poison(pill) => batch.poison.push(pill),
-            }
-        })?;
+            })?;
         batch.reached_end = polled.reached_end;
         if !polled.revoked.is_empty() {
             let revoked = &polled.revoked;
             batch.records.retain(|r| !revoked.contains(&r.partition));
             batch.poison.retain(|p| !revoked.contains(&p.partition));
-            batch.next_offsets.retain(|p, _| !revoked.contains(p));
         }
+        batch.next_offsets = next_offsets(batch.positions());
         Ok(batch)
     }
 
@@ -152,12 +157,7 @@ impl WeatherConsumer {
     /// group refused (during a rebalance).
     pub fn rewind(&self, batch: &Batch) -> Result<()> {
         let mut first: BTreeMap<i32, i64> = BTreeMap::new();
-        let offsets = batch
-            .records
-            .iter()
-            .map(|r| (r.partition, r.offset))
-            .chain(batch.poison.iter().map(|p| (p.partition, p.offset)));
-        for (partition, offset) in offsets {
+        for (partition, offset) in batch.positions() {
             let entry = first.entry(partition).or_insert(offset);
             *entry = (*entry).min(offset);
         }

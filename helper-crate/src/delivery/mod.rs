@@ -86,11 +86,5 @@ fn read_batch(consumer: &mut KafkaConsumer, max: usize) -> Result<(Vec<Decoded>,
 
 /// For each partition of `batch`, the next offset to read.
 fn next_offsets(batch: &[Decoded]) -> std::collections::BTreeMap<i32, i64> {
-    let mut next = std::collections::BTreeMap::new();
-    for decoded in batch {
-        let (partition, offset) = decoded.position();
-        let entry = next.entry(partition).or_insert(offset + 1);
-        *entry = (*entry).max(offset + 1);
-    }
-    next
+    crate::record::next_offsets(batch.iter().map(Decoded::position))
 }

@@ -37,7 +37,7 @@ use serde::Serialize;
 mod raw;
 mod reports;
 use crate::config::KafkaSettings;
-use crate::display::{AsTable, Column, OneDecimal, Table};
+use crate::display::{AsTable, Column, OneDecimal, StreamedRow, Table};
 use crate::error::{Error, Result, Setting};
 use crate::topics;
 use crate::weather::{Reading, Rfc3339Millis, WeatherGenerator};
@@ -384,9 +384,9 @@ pub const DELIVERY_COLUMNS: [Column; 7] = [
     },
 ];
 
-impl Delivery {
-    /// Calls `f` with the report's cells, in the order of [`DELIVERY_COLUMNS`].
-    pub fn with_cells<R>(&self, f: impl FnOnce(&[&dyn fmt::Display]) -> R) -> R {
+impl StreamedRow for Delivery {
+    /// The report's cells, in the order of [`DELIVERY_COLUMNS`].
+    fn with_cells<R>(&self, f: impl FnOnce(&[&dyn fmt::Display]) -> R) -> R {
         let timestamp = Rfc3339Millis::of(&self.reading.timestamp);
         f(&[
             &self.topic,
@@ -398,7 +398,9 @@ impl Delivery {
             &OneDecimal(self.reading.temperature),
         ])
     }
+}
 
+impl Delivery {
     /// The report's cells as text, in the order of [`DELIVERY_COLUMNS`].
     pub fn cells(&self) -> Vec<String> {
         self.with_cells(|cells| cells.iter().map(|c| c.to_string()).collect())

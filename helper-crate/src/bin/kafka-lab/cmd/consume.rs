@@ -1,16 +1,14 @@
 //! `kafka-lab consume`: readings in, printed as they arrive, appended to the CSV log.
 
-use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context;
 use kafka_lab::config::KafkaSettings;
 use kafka_lab::consume::{self, ConsumeOptions, WeatherConsumer, RECORD_COLUMNS};
 use kafka_lab::csv_log::CsvLog;
-use kafka_lab::display::StreamedTable;
 use kafka_lab::shutdown;
 
-use super::lines_out;
+use super::RowPrinter;
 use crate::args::ConsumeArgs;
 
 pub fn run(settings: &KafkaSettings, args: &ConsumeArgs) -> anyhow::Result<()> {
@@ -31,34 +29,16 @@ pub fn run(settings: &KafkaSettings, args: &ConsumeArgs) -> anyhow::Result<()> {
         Some(open_csv(args)?)
     };
 
-    let table = StreamedTable::new(&RECORD_COLUMNS);
-    let mut out = lines_out();
-    if !args.json {
-        writeln!(out, "{}", table.header())?;
-    }
-    let mut write_error = None;
+    let mut rows = RowPrinter::new(&RECORD_COLUMNS, args.json);
     let mut print_batch = |records: &[consume::ConsumedRecord]| {
-        let mut write = || -> std::io::Result<()> {
-            for record in records {
-                if args.json {
-                    serde_json::to_writer(&mut out, record)?;
-                    writeln!(out)?;
-                } else {
-                    record.with_cells(|cells| table.write_row(&mut out, cells))?;
-                }
-            }
-            out.flush()
-        };
-        if let Err(error) = write() {
-            write_error.get_or_insert(error);
-        }
+        records.iter().for_each(|record| rows.print(record));
+        rows.flush();
     };
     let report = consumer
         .run(csv.as_mut(), &mut print_batch)
         .context("consuming")?;
-    if let Some(error) = write_error {
-        return Err(error).context("writing the readings to standard output");
-    }
+    rows.finish()
+        .context("writing the readings to standard output")?;
     for event in consumer.take_events().iter().chain(&report.events) {
         eprintln!("group event: {event}");
     }
