@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use rdkafka::client::ClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Message, Timestamp, ToBytes};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext, PurgeConfig};
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::client::{producer_config, DroppedByCreator};
@@ -152,11 +152,15 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
     /// timeout plus a second) and returns the reports not yet taken, and how many
     /// messages still have none.
     pub fn flush(&mut self) -> (Vec<Report<T>>, usize) {
-        // A flush timeout still leaves the reports we have; the count of missing
-        // ones says how many messages were not reported.
-        let _ = self
-            .producer
-            .flush(self.settings.timeout() + Duration::from_secs(1));
+        let wait = self.settings.timeout() + Duration::from_secs(1);
+        if self.producer.flush(wait).is_err() && self.producer.in_flight_count() > 0 {
+            // Still no answer: purge what is left, so that librdkafka reports each
+            // remaining message as failed ("purged"), with what was sent with
+            // it, rather than leaving it unaccounted for.
+            self.producer
+                .purge(PurgeConfig::default().queue().inflight());
+            let _ = self.producer.flush(Duration::from_secs(1));
+        }
         let reports = self.take_reports();
         (reports, self.sent - self.reported)
     }
