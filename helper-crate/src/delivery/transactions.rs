@@ -16,6 +16,7 @@ use crate::config::KafkaSettings;
 use crate::consume::{fresh_group_id, PollLimits};
 use crate::display::{AsTable, Table};
 use crate::error::{Error, Result, Setting};
+use crate::produce::flush_promptly;
 use crate::topics;
 use crate::weather::Reading;
 
@@ -63,8 +64,7 @@ impl TransactionalProducer {
 
     /// Waits until every queued message is written (still uncommitted).
     pub fn flush(&self) -> Result<()> {
-        self.producer
-            .flush(self.settings.timeout())
+        flush_promptly(&self.producer, self.settings.timeout())
             .map_err(|e| self.settings.client_error("flushing", e))
     }
 

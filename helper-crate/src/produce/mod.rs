@@ -42,6 +42,7 @@ use crate::error::{Error, Result, Setting};
 use crate::topics;
 use crate::weather::{Reading, Rfc3339Millis, WeatherGenerator};
 pub use raw::{produce_raw, RawProducer};
+pub(crate) use reports::flush_promptly;
 pub(crate) use reports::SERVE_REPORTS_EVERY;
 pub use reports::{DeliveryReports, NotWritten, Report, ReportingProducer, Written};
 
@@ -121,8 +122,10 @@ impl WeatherProducer {
         // Ask first, so a missing topic is a clear error and not ten seconds of
         // failed deliveries.
         topics::topic_partitions(settings, topic)?;
+        let producer = ReportingProducer::new(settings, &[])?;
+        producer.connect_to(topic)?;
         Ok(WeatherProducer {
-            producer: ReportingProducer::new(settings, &[])?,
+            producer,
             topic: topic.to_string(),
             key: String::new(),
             value: Vec::with_capacity(128),

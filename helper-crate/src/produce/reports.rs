@@ -112,6 +112,28 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
         })
     }
 
+    /// Gets the connections ready to send to `topic`, so the first send does not
+    /// wait: its metadata, and, for the idempotent producer, a producer id.
+    ///
+    /// Why twice: librdkafka (2.12) asks for a producer id when a metadata
+    /// response arrives while a broker is up. The first response comes over the
+    /// bootstrap connection, before the connection to the broker it names is up;
+    /// without a second one, the id (and with it every send) waits for a 500 ms
+    /// retry timer. Measured on the mock: `produce --count 1` took 0.61-0.68 s
+    /// with one request, 0.17-0.19 s with two.
+    pub fn connect_to(&self, topic: &str) -> Result<()> {
+        for _ in 0..2 {
+            self.producer
+                .client()
+                .fetch_metadata(Some(topic), self.settings.timeout())
+                .map_err(|e| {
+                    self.settings
+                        .client_error(format!("fetching the metadata of '{topic}'"), e)
+                })?;
+        }
+        Ok(())
+    }
+
     /// Queues one message with `sent` riding along. Returns at once; the report
     /// comes later ([`ReportingProducer::take_reports`], [`ReportingProducer::flush`]).
     pub fn send<K, P>(&mut self, record: BaseRecord<'_, K, P, Box<(usize, T)>>) -> Result<()>
@@ -119,9 +141,8 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,
     {
-        let topic = record.topic.to_string();
-        let deadline = Instant::now() + self.settings.timeout();
-        send_making_room(&self.producer, record, Some(deadline)).map_err(|e| {
+        let topic = record.topic;
+        send_making_room(&self.producer, record, self.settings.timeout()).map_err(|e| {
             self.settings
                 .client_error(format!("sending to '{topic}'"), e)
         })?;
@@ -153,13 +174,13 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
     /// messages still have none.
     pub fn flush(&mut self) -> (Vec<Report<T>>, usize) {
         let wait = self.settings.timeout() + Duration::from_secs(1);
-        if self.producer.flush(wait).is_err() && self.producer.in_flight_count() > 0 {
+        if flush_promptly(&self.producer, wait).is_err() {
             // Still no answer: purge what is left, so that librdkafka reports each
             // remaining message as failed ("purged"), with what was sent with
             // it, rather than leaving it unaccounted for.
             self.producer
                 .purge(PurgeConfig::default().queue().inflight());
-            let _ = self.producer.flush(Duration::from_secs(1));
+            let _ = flush_promptly(&self.producer, Duration::from_secs(1));
         }
         let reports = self.take_reports();
         (reports, self.sent - self.reported)
@@ -184,36 +205,58 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
 impl<T: Send + Sync + 'static> Drop for ReportingProducer<T> {
     fn drop(&mut self) {
         // Never drop queued messages silently: give them the usual time to go out.
-        if self.producer.in_flight_count() > 0 {
-            let _ = self.producer.flush(self.settings.timeout());
-        }
+        let _ = flush_promptly(&self.producer, self.settings.timeout());
     }
 }
 
 /// Queues `record`. When librdkafka's local queue is full (the producer is
 /// faster than the broker), serves delivery reports to make room and tries again,
-/// until `deadline` if one is given.
+/// for at most `patience`.
 pub(crate) fn send_making_room<C, K, P>(
     producer: &BaseProducer<C>,
     mut record: BaseRecord<'_, K, P, C::DeliveryOpaque>,
-    deadline: Option<Instant>,
+    patience: Duration,
 ) -> std::result::Result<(), KafkaError>
 where
     C: ProducerContext,
     K: ToBytes + ?Sized,
     P: ToBytes + ?Sized,
 {
+    // The clock is read only once the queue is full: most sends never wait.
+    let mut deadline = None;
     loop {
         match producer.send(record) {
             Ok(()) => return Ok(()),
             Err((e, returned))
                 if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull)
-                    && deadline.is_none_or(|d| Instant::now() < d) =>
+                    && Instant::now()
+                        < *deadline.get_or_insert_with(|| Instant::now() + patience) =>
             {
-                producer.poll(Duration::from_millis(10));
+                producer.poll(Duration::from_millis(1));
                 record = returned;
             }
             Err((e, _)) => return Err(e),
         }
     }
+}
+
+/// Waits until every queued message has its delivery report, at most `timeout`.
+///
+/// Not rust-rdkafka's `flush`: it serves reports in polls of 100 ms that last
+/// their whole 100 ms, so every flush took at least 100 ms, even when the last
+/// report came back 1 ms after the last send (measured: `produce --count 1`
+/// spent 100 ms of its 170 ms in the flush). This one polls 1 ms at a time and
+/// returns as soon as nothing is in flight.
+pub(crate) fn flush_promptly<C: ProducerContext>(
+    producer: &BaseProducer<C>,
+    timeout: Duration,
+) -> std::result::Result<(), KafkaError> {
+    let deadline = Instant::now() + timeout;
+    while producer.in_flight_count() > 0 {
+        if Instant::now() >= deadline {
+            return Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut));
+        }
+        producer.poll(Duration::from_millis(1));
+    }
+    Ok(())
 }
