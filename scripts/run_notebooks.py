@@ -10,8 +10,10 @@ outputs; the executed copies and the HTML lab report go to --reports.
 
 A student runs a notebook once, then re-runs cells in the same live kernel. So
 after the top-to-bottom run, the cells tagged `rerun` (cell metadata "tags") are
-executed again, in order, RERUNS times, in the same kernel; any error, panic or
-dead kernel fails the notebook. The report shows the last run of each cell.
+executed again, in order, RERUNS times, in the same kernel, and then the cells
+tagged `rerun-last` once more (KafkaDemo: the produce cell and the comparison,
+out of order); any error, panic or dead kernel fails the notebook. The report
+shows the last run of each cell.
 """
 
 import argparse
@@ -28,6 +30,7 @@ KERNEL = "rust"
 CELL_TIMEOUT_S = 1800  # the first cell builds the helper crate: minutes when cold
 RERUNS = 2
 RERUN_TAG = "rerun"
+RERUN_LAST_TAG = "rerun-last"
 
 
 def problems_in(notebook):
@@ -70,6 +73,11 @@ def run(path, reports):
                     break
                 print(f"    re-running {len(rerun)} tagged cell(s), round {round_ + 1}", flush=True)
                 for index in rerun:
+                    client.execute_cell(notebook.cells[index], index)
+            last = [i for i, cell in enumerate(notebook.cells) if RERUN_LAST_TAG in cell.metadata.get("tags", [])]
+            if last and not problems_in(notebook):
+                print(f"    re-running {len(last)} cell(s) tagged {RERUN_LAST_TAG}", flush=True)
+                for index in last:
                     client.execute_cell(notebook.cells[index], index)
     except (CellExecutionError, DeadKernelError, RuntimeError) as error:
         failure = str(error)[-3000:]

@@ -299,6 +299,41 @@ impl KafkaConsumer {
     pub fn forget_ends(&mut self) {
         self.at_end.clear();
     }
+
+    /// Forgets the end of each partition that has grown since it was reached
+    /// (its high watermark, asked of the broker, is past this consumer's
+    /// position), so that the next read returns the new messages, while a read
+    /// of partitions that are still at their end returns at once.
+    pub fn forget_passed_ends(&mut self) -> Result<()> {
+        if self.at_end.is_empty() {
+            return Ok(());
+        }
+        let positions = self.consumer.position().map_err(|e| {
+            self.settings
+                .client_error("reading the consumer's position", e)
+        })?;
+        for element in positions.elements() {
+            let partition = element.partition();
+            if !self.at_end.contains(&partition) {
+                continue;
+            }
+            let (_, high) = self
+                .consumer
+                .fetch_watermarks(element.topic(), partition, self.settings.timeout())
+                .map_err(|e| {
+                    self.settings
+                        .client_error(format!("watermarks of {}[{partition}]", element.topic()), e)
+                })?;
+            let behind = match element.offset() {
+                Offset::Offset(position) => position < high,
+                _ => true,
+            };
+            if behind {
+                self.at_end.remove(&partition);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A client that is destroyed by the code that created it.

@@ -24,7 +24,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::KafkaSettings;
-use crate::consume::{fresh_group_id, ConsumeOptions, ConsumeReport, StartFrom, WeatherConsumer};
+use crate::consume::{
+    fresh_group_id, Batch, ConsumeOptions, ConsumeReport, StartFrom, WeatherConsumer,
+};
 use crate::csv_log::{read_csv_log, CsvLog};
 use crate::display::{or_dash, AsTable, Table};
 use crate::error::{Error, Result, Setting};
@@ -163,6 +165,30 @@ impl Comparison {
         let setting = report.from.unwrap_or(StartFrom::Earliest);
         let run = self.rows.iter().filter(|r| r.setting == setting).count() + 1;
         self.rows.push(ComparisonRow::from_run(run, report));
+    }
+
+    /// Adds a row for one poll of `consumer` (a group member reading a
+    /// one-partition topic), taken after its commit: what it read, and the
+    /// group's committed offset and the high watermark now.
+    pub fn add_batch(&mut self, consumer: &WeatherConsumer, batch: &Batch) -> Result<()> {
+        let setting = consumer.options().from;
+        let position = consumer.positions()?.into_iter().find(|p| p.partition == 0);
+        self.rows.push(ComparisonRow {
+            run: self.rows.iter().filter(|r| r.setting == setting).count() + 1,
+            group: consumer.group_id().unwrap_or_default().to_string(),
+            setting,
+            read: batch.records.len(),
+            first_offset: batch.records.first().map(|r| r.offset),
+            last_offset: batch.records.last().map(|r| r.offset),
+            committed_after: position.as_ref().and_then(|p| p.committed),
+            high_watermark: position.map_or(0, |p| p.high),
+        });
+        Ok(())
+    }
+
+    /// The last row added.
+    pub fn last(&self) -> Option<&ComparisonRow> {
+        self.rows.last()
     }
 
     /// The row of a given run (1, 2, ...) of a setting.

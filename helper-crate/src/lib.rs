@@ -82,6 +82,9 @@ pub mod weather;
 /// Re-exported so notebooks use the same chrono (timestamps) as the crate.
 pub use chrono;
 pub use error::{Error, Result};
+/// rust-rdkafka, re-exported so notebook cells can name its types without
+/// compiling a second copy.
+pub use rdkafka;
 
 /// The names a notebook or program usually needs, in one `use`.
 pub mod prelude {
@@ -89,7 +92,7 @@ pub mod prelude {
     pub use crate::client::{AutoOffsetReset, ConsumerBuilder, IsolationLevel, KafkaConsumer};
     pub use crate::config::KafkaSettings;
     pub use crate::consume::{
-        self, fresh_group_id, ConsumeOptions, ConsumeReport, StartFrom, WeatherConsumer,
+        self, fresh_group_id, Batch, ConsumeOptions, ConsumeReport, StartFrom, WeatherConsumer,
     };
     pub use crate::csv_log::{read_csv_log, rows_table, CsvLog, CsvRow};
     pub use crate::delivery::{self, CommitStrategy, CrashDemos, EosOptions};

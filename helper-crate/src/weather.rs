@@ -14,6 +14,7 @@
 //! kcat equivalent: `echo 'Toronto:{"timestamp":...}' | kcat -P -t weather -K:`.
 
 use std::fmt;
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -165,7 +166,17 @@ pub fn climate(city: &str) -> (f64, f64) {
 /// Makes readings for a list of cities, round-robin, with reproducible temperatures.
 ///
 /// The same seed and cities always give the same sequence of cities and
-/// temperatures; only the timestamps (the time of making) differ between runs.
+/// temperatures; only the timestamps differ between runs.
+///
+/// **Time.** A real station reports once a second, and so do these, without
+/// anyone having to wait: [`WeatherGenerator::take_readings`] stamps its
+/// readings one per second per city, each city at its own instant within the
+/// second (Toronto at .000, Guangzhou at .333, Fuzhou at .667), the last one
+/// now, and never before a reading the generator made earlier. So every reading
+/// of a call has its own timestamp, and a chart of them draws a line in time per
+/// city. [`WeatherGenerator::next_reading`] stamps a reading when it is made
+/// (what `kafka-lab produce --rate` sends, paced in real time), unless
+/// [`WeatherGenerator::simulate_time`] is on.
 #[derive(Clone, Debug)]
 pub struct WeatherGenerator {
     cities: Vec<String>,
@@ -173,6 +184,15 @@ pub struct WeatherGenerator {
     current: Vec<f64>,
     next_city: usize,
     rng: SplitMix64,
+    clock: Option<SimulatedClock>,
+    last_millis: Option<i64>,
+}
+
+/// The time of the next simulated reading, and the time between two.
+#[derive(Clone, Copy, Debug)]
+struct SimulatedClock {
+    next_millis: i64,
+    step_millis: i64,
 }
 
 impl WeatherGenerator {
@@ -214,7 +234,39 @@ impl WeatherGenerator {
             current,
             next_city: 0,
             rng,
+            clock: None,
+            last_millis: None,
         }
+    }
+
+    /// The time between two readings: one second per round of the cities.
+    pub fn reading_interval(&self) -> Duration {
+        Duration::from_millis(self.step_millis() as u64)
+    }
+
+    fn step_millis(&self) -> i64 {
+        (1000 / self.cities.len().max(1) as i64).max(1)
+    }
+
+    /// Stamps the next `count` readings in simulated time: one per
+    /// [`WeatherGenerator::reading_interval`], the last one now (or later, if
+    /// the generator already made readings up to now: times never go back).
+    pub fn simulate_time(&mut self, count: usize) {
+        let step = self.step_millis();
+        let now = Utc::now().timestamp_millis();
+        let mut start = now - step * count.saturating_sub(1) as i64;
+        if let Some(last) = self.last_millis {
+            start = start.max(last + step);
+        }
+        self.clock = Some(SimulatedClock {
+            next_millis: start,
+            step_millis: step,
+        });
+    }
+
+    /// Back to stamping each reading when it is made.
+    pub fn real_time(&mut self) {
+        self.clock = None;
     }
 
     /// Toronto, Guangzhou and Fuzhou with the given seed.
@@ -222,9 +274,18 @@ impl WeatherGenerator {
         WeatherGenerator::new(&DEFAULT_CITIES, seed)
     }
 
-    /// The next reading, stamped now.
+    /// The next reading, stamped now (or at its simulated time, see
+    /// [`WeatherGenerator::simulate_time`]).
     pub fn next_reading(&mut self) -> Reading {
-        self.next_reading_at(Utc::now())
+        match &mut self.clock {
+            Some(clock) => {
+                let millis = clock.next_millis;
+                clock.next_millis += clock.step_millis;
+                let timestamp = DateTime::from_timestamp_millis(millis).unwrap_or_else(Utc::now);
+                self.next_reading_at(timestamp)
+            }
+            None => self.next_reading_at(Utc::now()),
+        }
     }
 
     /// The next reading, stamped with the given time (to the millisecond, the
@@ -232,6 +293,7 @@ impl WeatherGenerator {
     pub fn next_reading_at(&mut self, timestamp: DateTime<Utc>) -> Reading {
         let timestamp =
             DateTime::from_timestamp_millis(timestamp.timestamp_millis()).unwrap_or(timestamp);
+        self.last_millis = Some(timestamp.timestamp_millis());
         if self.cities.is_empty() {
             // An empty city list falls back to the lab's cities rather than panicking.
             *self = WeatherGenerator::default_cities(self.rng.0);
@@ -250,9 +312,16 @@ impl WeatherGenerator {
         }
     }
 
-    /// The next `count` readings, each stamped when it is made.
+    /// The next `count` readings, in simulated time: one per second per city,
+    /// the last one now (see [`WeatherGenerator::simulate_time`]).
     pub fn take_readings(&mut self, count: usize) -> Vec<Reading> {
-        (0..count).map(|_| self.next_reading()).collect()
+        if self.clock.is_some() {
+            return (0..count).map(|_| self.next_reading()).collect();
+        }
+        self.simulate_time(count);
+        let readings = (0..count).map(|_| self.next_reading()).collect();
+        self.real_time();
+        readings
     }
 }
 
@@ -296,6 +365,35 @@ mod rfc3339_millis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readings_of_one_call_are_a_second_apart_per_city_and_end_now() {
+        let mut generator = WeatherGenerator::default_cities(1);
+        let before = Utc::now().timestamp_millis();
+        let readings = generator.take_readings(10);
+        let after = Utc::now().timestamp_millis();
+        let times: Vec<i64> = readings
+            .iter()
+            .map(|r| r.timestamp.timestamp_millis())
+            .collect();
+        for pair in times.windows(2) {
+            assert_eq!(pair[1] - pair[0], 333, "one reading every 1/3 s: {times:?}");
+        }
+        let last = times[times.len() - 1];
+        assert!(
+            (before..=after).contains(&last),
+            "the last reading is stamped now"
+        );
+        // The same city, one round later: one second apart.
+        assert_eq!(readings[3].city, readings[0].city);
+        assert_eq!(times[3] - times[0], 999);
+        // A second call at once does not go back in time.
+        let more = generator.take_readings(3);
+        assert!(more[0].timestamp.timestamp_millis() > last);
+        // Real time again after the call.
+        let now = generator.next_reading().timestamp.timestamp_millis();
+        assert!(now >= after);
+    }
 
     #[test]
     fn generator_is_reproducible_and_round_robin() {

@@ -20,6 +20,7 @@ on_both_engines!(
     csv_log_holds_each_offset_once_across_reruns,
     poison_pills_are_reported_and_skipped,
     seeking_to_an_offset_or_a_time_leaves_committed_offsets_alone,
+    a_member_kept_across_cells_polls_new_readings_or_nothing_at_once,
 );
 
 fn ten_readings_get_offsets_0_to_9_and_earliest_reads_them_back_in_order(engine: Engine) {
@@ -369,5 +370,65 @@ fn seeking_to_an_offset_or_a_time_leaves_committed_offsets_alone(engine: Engine)
     assert_eq!(
         offsets::committed_offsets(&settings, &group, "weather").unwrap(),
         vec![(0, Some(10))]
+    );
+}
+
+/// The notebook's way: a `latest` member kept in a variable, polled in one cell,
+/// then polled again after more readings, and again with nothing new; each poll
+/// is a row of the comparison, and the consumer's properties are set by name.
+fn a_member_kept_across_cells_polls_new_readings_or_nothing_at_once(engine: Engine) {
+    use kafka_lab::lab::Comparison;
+    use kafka_lab::produce::WeatherProducer;
+
+    let broker = TestBroker::start(engine, &[("weather", 1)]);
+    let settings = broker.settings();
+    broker.produce("weather", 1, 4);
+    let mut producer = WeatherProducer::new(&settings, "weather").unwrap();
+    let mut generator = WeatherGenerator::default_cities(2);
+    let mut comparison = Comparison::default();
+    let group = fresh_group_id("kept");
+    let mut member = WeatherConsumer::new(
+        &settings,
+        ConsumeOptions::new("weather")
+            .set("group.id", &group)
+            .set("auto.offset.reset", "latest"),
+    )
+    .unwrap();
+    assert_eq!(member.options().from, StartFrom::Latest);
+
+    let on_join = member.poll_batch(100, Duration::from_secs(30)).unwrap();
+    member.commit(&on_join).unwrap();
+    comparison.add_batch(&member, &on_join).unwrap();
+    assert_eq!(on_join.message_count(), 0, "latest starts at the end");
+
+    for reading in generator.take_readings(3) {
+        producer.send(&reading).unwrap();
+    }
+    let more = producer.flush().unwrap();
+    let after = member.poll_batch(100, Duration::from_secs(30)).unwrap();
+    member.commit(&after).unwrap();
+    comparison.add_batch(&member, &after).unwrap();
+    assert_eq!(after.offsets(), more.offsets(), "exactly the new readings");
+    assert_eq!(after.offsets(), vec![4, 5, 6]);
+
+    let started = std::time::Instant::now();
+    let nothing_new = member.poll_batch(100, Duration::from_secs(30)).unwrap();
+    assert_eq!(nothing_new.message_count(), 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a poll at the end with nothing new returns at once, took {:?}",
+        started.elapsed()
+    );
+    comparison.add_batch(&member, &nothing_new).unwrap();
+
+    let runs: Vec<(usize, usize, Option<i64>, i64)> = comparison
+        .rows
+        .iter()
+        .map(|r| (r.run, r.read, r.committed_after, r.high_watermark))
+        .collect();
+    // Nothing read, nothing committed; then 3 read and committed up to 7.
+    assert_eq!(
+        runs,
+        vec![(1, 0, None, 4), (2, 3, Some(7), 7), (3, 0, Some(7), 7)]
     );
 }

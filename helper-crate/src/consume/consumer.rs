@@ -43,7 +43,25 @@ impl Batch {
             .map(|r| (r.partition, r.offset))
             .chain(self.poison.iter().map(|p| (p.partition, p.offset)))
     }
+
+    /// The offsets of the readings, in the order read.
+    pub fn offsets(&self) -> Vec<i64> {
+        self.records.iter().map(|r| r.offset).collect()
+    }
 }
+
+impl crate::display::AsTable for Batch {
+    fn as_table(&self) -> crate::display::Table {
+        super::record_table(&self.records).with_title(format!(
+            "{} reading(s), {} poison pill(s); next offsets {:?}",
+            self.records.len(),
+            self.poison.len(),
+            self.next_offsets
+        ))
+    }
+}
+
+crate::shown_as_table!(Batch);
 
 /// A consumer of weather readings from one topic.
 pub struct WeatherConsumer {
@@ -82,6 +100,9 @@ impl WeatherConsumer {
         }
         if let Some(reset) = options.from.reset_policy() {
             builder = builder.auto_offset_reset(reset);
+        }
+        for (key, value) in &options.properties {
+            builder = builder.set(key, value.as_str());
         }
         let mut client = builder.build()?;
         if options.subscribes() {
@@ -129,7 +150,17 @@ impl WeatherConsumer {
     /// every assigned partition is read to its end (unless following). Messages
     /// of partitions a rebalance revoked meanwhile are dropped. Nothing is
     /// committed here: see [`WeatherConsumer::commit`].
+    ///
+    /// Polling again at the end returns at once when nothing new has come, and
+    /// the new messages when some have (as re-running a notebook's poll cell
+    /// after producing more expects).
     pub fn poll_batch(&mut self, max: usize, timeout: Duration) -> Result<Batch> {
+        self.client.forget_passed_ends()?;
+        self.poll_round(max, timeout)
+    }
+
+    /// One poll round, trusting what the client knows of the partitions' ends.
+    pub(crate) fn poll_round(&mut self, max: usize, timeout: Duration) -> Result<Batch> {
         let mut batch = Batch::default();
         let limits = PollLimits {
             max,
@@ -219,7 +250,7 @@ impl WeatherConsumer {
             }
             let want = (self.options.max_messages - read).min(self.options.batch_size);
             // Rounds of at most a second, so a Ctrl-C is noticed soon.
-            let mut batch = self.poll_batch(want, remaining_time.min(Duration::from_secs(1)))?;
+            let mut batch = self.poll_round(want, remaining_time.min(Duration::from_secs(1)))?;
             report.dead_lettered += self.dead_letter(&mut batch.poison)?;
             on_batch(&batch.records);
             if let Some(csv) = csv.as_deref_mut() {

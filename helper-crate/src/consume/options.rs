@@ -114,6 +114,8 @@ pub struct ConsumeOptions {
     pub keep_records: bool,
     /// The most messages handled (written, then committed) as one batch.
     pub batch_size: usize,
+    /// Other consumer properties (librdkafka names), set last.
+    pub properties: Vec<(String, String)>,
 }
 
 impl ConsumeOptions {
@@ -132,7 +134,25 @@ impl ConsumeOptions {
             dead_letter: None,
             keep_records: true,
             batch_size: DEFAULT_BATCH_SIZE,
+            properties: Vec::new(),
         }
+    }
+
+    /// Sets a consumer property by its Kafka name, as a client configuration
+    /// does: `group.id` is the group, `auto.offset.reset` (`earliest` or
+    /// `latest`) where a group without a committed offset starts; any other
+    /// property goes to the client as it is (librdkafka checks it).
+    pub fn set(mut self, key: &str, value: impl Into<String>) -> Self {
+        let value = value.into();
+        match key {
+            "group.id" => self.group = Some(value),
+            "auto.offset.reset" => match value.parse::<StartFrom>() {
+                Ok(from) if from.is_reset_policy() => self.from = from,
+                _ => self.properties.push((key.to_string(), value)),
+            },
+            _ => self.properties.push((key.to_string(), value)),
+        }
+        self
     }
 
     /// Sets the group.

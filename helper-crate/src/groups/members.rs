@@ -302,7 +302,7 @@ fn poll_member(
     started: Instant,
     run: &mut GroupRun,
 ) -> Result<()> {
-    let polled = consumer.poll_batch(batch, Duration::from_millis(200))?;
+    let polled = consumer.poll_round(batch, Duration::from_millis(200))?;
     // A batch counts as read once its offsets are committed. While the group
     // rebalances, a broker may refuse the commit (the mock does; Kafka accepts
     // it until the new generation starts): the batch is then read again, by

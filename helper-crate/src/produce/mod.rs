@@ -270,6 +270,12 @@ pub fn stream_weather(
             Err(error) => undelivered.push(error),
         }
     };
+    // Paced sends are stamped when sent; a burst in simulated time (one reading
+    // per second per city, the last one now), as a station would have sent them.
+    match interval {
+        Some(_) => generator.real_time(),
+        None => generator.simulate_time(count),
+    }
     for index in 0..count {
         if let Some(interval) = interval {
             let due = started + interval.mul_f64(index as f64);
@@ -282,6 +288,7 @@ pub fn stream_weather(
             producer.take_reports().into_iter().for_each(&mut file);
         }
     }
+    generator.real_time();
     let (reports, missing) = producer.producer.flush();
     for report in reports {
         file(delivery(topic, report));
