@@ -11,6 +11,16 @@ EVCXR_VERSION="0.22.0"
 
 scripts/setup.sh
 
+# Debian's chromium: prints the lab report to PDF (scripts/lab.sh --pdf) and runs
+# JupyterLab in a real browser for scripts/browser_test.py (through playwright,
+# which then downloads no browser of its own).
+if ! command -v chromium >/dev/null 2>&1; then
+  printf '\n==> chromium (PDF export and the JupyterLab browser test)\n'
+  as_root=(); [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core
+fi
+
 printf '\n==> evcxr_jupyter %s (the Rust kernel)\n' "$EVCXR_VERSION"
 evcxr="$CACHE/evcxr/bin/evcxr_jupyter"
 if [ -x "$evcxr" ] && [ "$(cat "$CACHE/evcxr/version" 2>/dev/null)" = "$EVCXR_VERSION" ]; then

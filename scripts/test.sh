@@ -2,7 +2,8 @@
 # Runs every check kafka-lab has: formatting, clippy, unit and integration tests
 # (against real tansu and mock broker processes on loopback), the
 # docker-compose.yml check, and every notebook executed headlessly on a fresh
-# broker. Installs what is missing first (scripts/setup-notebooks.sh).
+# broker, then KafkaDemo.ipynb run in JupyterLab itself by a headless browser.
+# Installs what is missing first (scripts/setup-notebooks.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,3 +29,9 @@ printf '\n==> notebooks, executed on a fresh embedded broker\n'
 # broker that has never seen them, whatever runs on 9092.
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 KAFKA_LAB_DATA="$(mktemp -d)" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$port" scripts/notebooks.sh
+
+printf '\n==> the lab report as PDF (what scripts/lab.sh --pdf does)\n'
+scripts/report-pdf.sh reports/KafkaDemo.html reports/KafkaDemo.pdf
+
+printf '\n==> JupyterLab in a real browser (headless chromium): Run All, then the consumers re-run\n'
+"$venv/bin/python" scripts/browser_test.py
