@@ -173,6 +173,7 @@ impl KafkaSettings {
     /// Asks librdkafka whether every property exists and has a valid value,
     /// without connecting. Unknown names and bad values are a [`Error::Config`].
     pub fn validate(&self) -> Result<()> {
+        validate_bootstrap(&self.bootstrap)?;
         self.client_config()
             .create_native_config()
             .map(drop)
@@ -180,6 +181,57 @@ impl KafkaSettings {
                 Error::config(Setting::Connection, format!("invalid client property: {e}"))
             })
     }
+}
+
+/// Checks a bootstrap list before any client waits on it: `host:port` entries
+/// separated by commas (IPv6 as `[::1]:9092`), an optional Kafka listener
+/// prefix (`PLAINTEXT://`, `SSL://`, `SASL_PLAINTEXT://`, `SASL_SSL://`), a
+/// port from 1 to 65535. An empty list, a URL such as `http://...` or port
+/// 99999 would otherwise cost a full broker timeout, or reach another port.
+pub fn validate_bootstrap(bootstrap: &str) -> Result<()> {
+    let bad = |why: String| Error::config(Setting::Connection, why);
+    if bootstrap.trim().is_empty() {
+        return Err(bad(
+            "the bootstrap servers are empty: give host:port, e.g. 127.0.0.1:9092".to_string(),
+        ));
+    }
+    for entry in bootstrap.split(',').map(str::trim) {
+        let address = match entry.split_once("://") {
+            Some((scheme, rest)) => {
+                let scheme = scheme.to_ascii_uppercase();
+                if !["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"].contains(&scheme.as_str()) {
+                    return Err(bad(format!(
+                        "bootstrap server '{entry}' is a URL: give host:port, e.g. 127.0.0.1:9092"
+                    )));
+                }
+                rest
+            }
+            None => entry,
+        };
+        let (host, port) = match address.strip_prefix('[') {
+            Some(v6) => match v6.split_once(']') {
+                Some((host, rest)) => (host, rest.strip_prefix(':')),
+                None => ("", None),
+            },
+            None => match address.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (address, None),
+            },
+        };
+        if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/') {
+            return Err(bad(format!(
+                "bootstrap server '{entry}' has no valid host: give host:port, e.g. 127.0.0.1:9092"
+            )));
+        }
+        if let Some(port) = port {
+            if !matches!(port.parse::<u16>(), Ok(p) if p > 0) {
+                return Err(bad(format!(
+                    "bootstrap server '{entry}': the port must be a number from 1 to 65535"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Default for KafkaSettings {
@@ -235,6 +287,33 @@ pub fn redact<'a>(key: &str, value: &'a str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bootstrap_lists_are_checked_before_anything_waits_on_them() {
+        for good in [
+            "127.0.0.1:9092",
+            "localhost:29092, localhost:39092",
+            "[::1]:9092",
+            "kafka",
+            "SASL_SSL://broker:9093",
+        ] {
+            assert!(validate_bootstrap(good).is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("  ", "empty"),
+            ("http://127.0.0.1:9092", "URL"),
+            ("127.0.0.1:99999", "port"),
+            ("127.0.0.1:0", "port"),
+            ("127.0.0.1:x", "port"),
+            (":9092", "host"),
+            ("a:1,,b:2", "host"),
+        ] {
+            let error = validate_bootstrap(bad).unwrap_err();
+            assert!(error.to_string().contains(why), "{bad}: {error}");
+            assert_eq!(error.exit_code(), 2, "{bad}");
+        }
+    }
 
     #[test]
     fn parse_property_splits_on_first_equals() {

@@ -105,6 +105,18 @@ impl CsvLog {
     /// cuts off a partial last line left by a crash, and indexes the rows.
     pub fn open(path: impl AsRef<Path>) -> Result<CsvLog> {
         let path = path.as_ref().to_path_buf();
+        // A FIFO would block the open, a device would never end: only a regular
+        // file (or none yet) is a log.
+        if let Ok(metadata) = std::fs::metadata(&path) {
+            if !metadata.is_file() {
+                return Err(Error::Csv {
+                    path,
+                    message:
+                        "not a regular file (a folder, FIFO or device): give the path of a CSV file"
+                            .to_string(),
+                });
+            }
+        }
         let lock = LockFile::acquire(&path)?;
         let mut file = OpenOptions::new()
             .read(true)
@@ -134,6 +146,22 @@ impl CsvLog {
         } else {
             parse_rows(&path, &bytes[..complete])?
         };
+        // A last row without its newline (an editor's save, or a crash right
+        // before the newline) is kept when it parses as a whole row.
+        let mut rows = rows;
+        let mut complete = complete;
+        let tail = &bytes[complete..];
+        if complete > 0 && !tail.is_empty() {
+            let whole = [header.as_bytes(), tail, b"\n"].concat();
+            if let Ok(mut last) = parse_rows(&path, &whole) {
+                if last.len() == 1 {
+                    file.write_all(b"\n").map_err(|e| Error::io(&path, e))?;
+                    file.sync_data().map_err(|e| Error::io(&path, e))?;
+                    rows.append(&mut last);
+                    complete = bytes.len();
+                }
+            }
+        }
         let truncated_bytes = (bytes.len() - complete) as u64;
         if truncated_bytes > 0 {
             file.set_len(complete as u64)
@@ -304,7 +332,10 @@ struct LockFile {
 
 impl LockFile {
     fn acquire(target: &Path) -> Result<LockFile> {
-        let mut name = target.as_os_str().to_owned();
+        // Keyed by the file's real path, so that a symlink or another spelling
+        // of the same file takes the same lock.
+        let real = real_path(target);
+        let mut name = real.as_os_str().to_owned();
         name.push(".lock");
         let path = PathBuf::from(name);
         for _ in 0..2 {
@@ -340,6 +371,22 @@ impl LockFile {
             path: target.to_path_buf(),
             message: format!("could not take the lock {}", path.display()),
         })
+    }
+}
+
+/// The canonical path of `target`, or of its folder joined with its name when
+/// the file does not exist yet.
+fn real_path(target: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(target) {
+        return real;
+    }
+    let folder = match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    match (std::fs::canonicalize(folder), target.file_name()) {
+        (Ok(folder), Some(name)) => folder.join(name),
+        _ => target.to_path_buf(),
     }
 }
 
@@ -429,6 +476,51 @@ mod tests {
         assert_eq!(log.append(&records("weather", 0..4)).unwrap().written, 1);
         drop(log);
         assert_eq!(read_csv_log(&path).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn a_complete_last_row_without_its_newline_is_kept() {
+        let path = temp_path("no-newline");
+        {
+            let mut log = CsvLog::open(&path).unwrap();
+            log.append(&records("weather", 0..3)).unwrap();
+        }
+        // As an editor saves it: no newline after the last row.
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.trim_end_matches('\n')).unwrap();
+        let mut log = CsvLog::open(&path).unwrap();
+        assert_eq!((log.len(), log.truncated_bytes()), (3, 0));
+        assert_eq!(log.append(&records("weather", 0..4)).unwrap().written, 1);
+        drop(log);
+        let offsets: Vec<i64> = read_csv_log(&path)
+            .unwrap()
+            .iter()
+            .map(|r| r.offset)
+            .collect();
+        assert_eq!(offsets, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_symlink_to_a_locked_log_is_refused_too() {
+        let path = temp_path("symlink");
+        let first = CsvLog::open(&path).unwrap();
+        let link = path.with_file_name("link.csv");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let error = CsvLog::open(&link).unwrap_err();
+        assert!(error.to_string().contains("another consumer"), "{error}");
+        let other_spelling = path.parent().unwrap().join(".").join("kafka_log.csv");
+        assert!(CsvLog::open(&other_spelling).is_err());
+        drop(first);
+        assert!(CsvLog::open(&link).is_ok());
+    }
+
+    #[test]
+    fn a_folder_or_a_device_is_not_a_log() {
+        let folder = temp_path("folder");
+        for path in [folder.parent().unwrap(), Path::new("/dev/null")] {
+            let error = CsvLog::open(path).unwrap_err();
+            assert!(error.to_string().contains("not a regular file"), "{error}");
+        }
     }
 
     #[test]

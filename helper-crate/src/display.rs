@@ -8,6 +8,7 @@
 //! expression, and that prints the HTML form between evcxr's content markers.
 //! One rendering helper, two outputs: the terminal and the notebook always agree.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// A titled table of strings.
@@ -46,6 +47,13 @@ impl Table {
 
     /// Adds a row.
     pub fn push_row(&mut self, cells: Vec<String>) {
+        let cells = cells
+            .into_iter()
+            .map(|cell| match terminal_safe(&cell) {
+                Cow::Borrowed(_) => cell,
+                Cow::Owned(escaped) => escaped,
+            })
+            .collect();
         self.rows.push(cells);
     }
 
@@ -229,6 +237,9 @@ impl StreamedTable {
             }
             cell_text.clear();
             let _ = write!(cell_text, "{cell}");
+            if let Cow::Owned(escaped) = terminal_safe(&cell_text) {
+                cell_text = escaped;
+            }
             let pad = column.width.saturating_sub(cell_text.chars().count());
             let padding = &SPACES[..pad.min(SPACES.len())];
             if column.right {
@@ -249,7 +260,7 @@ impl StreamedTable {
     pub fn row(&self, cells: &[String]) -> String {
         let mut line = String::new();
         for (i, column) in self.columns.iter().enumerate() {
-            let cell = cells.get(i).map(String::as_str).unwrap_or_default();
+            let cell = terminal_safe(cells.get(i).map(String::as_str).unwrap_or_default());
             if i > 0 {
                 line.push_str("  ");
             }
@@ -261,6 +272,24 @@ impl StreamedTable {
         }
         line.trim_end().to_string()
     }
+}
+
+/// `text` with its control characters escaped (`\u{1b}`, `\n`): a value from a
+/// topic is anyone's bytes, and printed raw an escape sequence could clear the
+/// terminal or retitle its window. Text without any is returned as it is.
+pub fn terminal_safe(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// A number shown with one decimal (temperatures), padded like any cell,
@@ -289,6 +318,27 @@ pub fn or_dash<T: ToString>(value: Option<T>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_shown_escaped_not_sent_to_the_terminal() {
+        let hostile = "Tor\u{1b}[2Jonto\n";
+        assert_eq!(terminal_safe(hostile), "Tor\\u{1b}[2Jonto\\n");
+        assert!(matches!(terminal_safe("Toronto"), Cow::Borrowed("Toronto")));
+        let columns = [Column {
+            name: "city",
+            width: 8,
+            right: false,
+        }];
+        let table = StreamedTable::new(&columns);
+        let mut out = Vec::new();
+        table.write_row(&mut out, &[&hostile]).unwrap();
+        let line = String::from_utf8(out).unwrap();
+        assert!(!line.contains('\u{1b}'), "{line:?}");
+        assert!(line.starts_with("Tor\\u{1b}[2Jonto\\n"), "{line:?}");
+        let mut t = Table::new(&["city"]);
+        t.push_row(vec![hostile.to_string()]);
+        assert!(!t.to_text().contains('\u{1b}'));
+    }
 
     fn sample() -> Table {
         let mut table = Table::new(&["city", "temperature"]).with_title("Readings");

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{describe, kafka_lab, kafka_lab_bin, temp_dir, TestBroker};
+use common::{describe, kafka_lab, kafka_lab_bin, produce_raw, temp_dir, TestBroker};
 use kafka_lab::broker::Engine;
 use kafka_lab::consume::fresh_group_id;
 use kafka_lab::csv_log::read_csv_log;
@@ -199,5 +199,56 @@ fn bad_rates_and_cities_are_refused_before_anything_is_sent() {
         offsets::watermarks(&broker.settings(), "weather").unwrap(),
         vec![(0, 0, 0)],
         "nothing was sent"
+    );
+}
+
+#[test]
+fn bad_bootstrap_addresses_are_refused_at_once() {
+    let dir = temp_dir("bad-bootstrap");
+    for (bootstrap, expected) in [
+        ("", "empty"),
+        ("http://127.0.0.1:9092", "URL"),
+        ("127.0.0.1:99999", "port"),
+    ] {
+        let started = std::time::Instant::now();
+        let stderr = common::kafka_lab_fails(&dir, bootstrap, &["topics", "list"], 2);
+        assert!(stderr.contains(expected), "{bootstrap:?}: {stderr}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{bootstrap:?} refused at once, not after a broker timeout"
+        );
+    }
+}
+
+#[test]
+fn terminal_output_escapes_control_characters_and_the_csv_keeps_the_bytes() {
+    let broker = TestBroker::start(Engine::Mock, &[("weather", 1)]);
+    let dir = temp_dir("escapes");
+    let hostile = "{\"timestamp\":\"2026-11-26T00:00:00.000Z\",\"city\":\"Tor\\u001b[2Jonto\",\"temperature\":1.5}";
+    produce_raw(&broker.settings(), "weather", &[Some(hostile.as_bytes())]);
+    let csv = dir.join("kafka_log.csv");
+    let output = kafka_lab(
+        &dir,
+        &[
+            "-b",
+            broker.bootstrap(),
+            "consume",
+            "--topic",
+            "weather",
+            "--csv",
+            csv.to_str().unwrap(),
+        ],
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !stdout.contains('\u{1b}'),
+        "raw escape on the terminal: {stdout:?}"
+    );
+    assert!(stdout.contains("Tor\\u{1b}[2Jonto"), "{stdout}");
+    let rows = read_csv_log(&csv).unwrap();
+    assert_eq!(
+        rows[0].city, "Tor\u{1b}[2Jonto",
+        "the CSV keeps the exact text"
     );
 }
