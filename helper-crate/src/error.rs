@@ -270,6 +270,8 @@ pub enum Setting {
     BrokerTopic,
     /// What a lab step needs of its input (e.g. a topic's partition count).
     LabInput,
+    /// Consent to a topic deletion that, on this engine, wipes every topic.
+    WipeConsent,
 }
 
 impl fmt::Display for Setting {
@@ -291,6 +293,7 @@ impl fmt::Display for Setting {
             Setting::Listen => "listen address",
             Setting::BrokerTopic => "broker topic",
             Setting::LabInput => "lab input",
+            Setting::WipeConsent => "consent to wipe the broker",
         })
     }
 }

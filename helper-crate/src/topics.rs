@@ -262,9 +262,38 @@ pub fn ensure_topic(
     Ok((create_topic(settings, topic, partitions)?, true))
 }
 
-/// Deletes a topic and all its messages.
-pub fn delete_topic(settings: &KafkaSettings, topic: &str) -> Result<()> {
+/// Cluster ids of engines on which deleting one topic deletes them all: tansu
+/// 0.6 (and nisshi 0.7.0-pre.2) answer one DeleteTopics by emptying their
+/// topic, record and committed-offset tables (measured with this crate and with
+/// confluent-kafka's `delete_topics`). `tansu_cluster` is tansu's own default id.
+pub const ENGINES_THAT_WIPE_ON_DELETE: &[&str] = &["tansu_cluster"];
+
+/// Whether deleting a topic would wipe the whole broker there (see
+/// [`ENGINES_THAT_WIPE_ON_DELETE`]).
+pub fn delete_wipes_the_broker(settings: &KafkaSettings) -> Result<bool> {
+    let cluster_id = cluster_metadata(settings, None, false)?.cluster_id;
+    Ok(cluster_id.is_some_and(|id| ENGINES_THAT_WIPE_ON_DELETE.contains(&id.as_str())))
+}
+
+/// Deletes a topic and all its messages. On an engine where that deletes every
+/// topic (tansu 0.6), refuses unless `accept_wiping_the_broker`: the user's
+/// other topics, messages and committed offsets would go too.
+pub fn delete_topic(
+    settings: &KafkaSettings,
+    topic: &str,
+    accept_wiping_the_broker: bool,
+) -> Result<()> {
     validate_topic_name(topic)?;
+    if !accept_wiping_the_broker && delete_wipes_the_broker(settings)? {
+        return Err(Error::config(
+            Setting::WipeConsent,
+            format!(
+                "not deleting '{topic}': on this broker (tansu 0.6) deleting one topic deletes \
+                 every topic, message and committed offset. Leave the topic (it costs nothing), \
+                 or accept losing everything"
+            ),
+        ));
+    }
     let admin = admin_client(settings, "DeleteTopics")?;
     let options = AdminOptions::new().operation_timeout(Some(settings.timeout()));
     let results = futures_executor::block_on(admin.delete_topics(&[topic], &options))

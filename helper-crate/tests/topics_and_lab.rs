@@ -137,13 +137,39 @@ fn topics_list_shows_partitions_and_watermarks(engine: Engine) {
 }
 
 #[test]
-fn tansu_topics_can_be_deleted() {
+fn tansu_refuses_a_delete_that_would_wipe_every_topic_unless_accepted() {
     let broker = TestBroker::start(Engine::Tansu, &[]);
     let settings = broker.settings();
+    topics::create_topic(&settings, "keep", 1).unwrap();
     topics::create_topic(&settings, "short-lived", 2).unwrap();
+    broker.produce("keep", 1, 5);
+
+    // Refused: the user's other topic would go with it.
+    let dir = temp_dir("delete");
+    let stderr = common::kafka_lab_fails(
+        &dir,
+        broker.bootstrap(),
+        &["topics", "delete", "short-lived"],
+        2,
+    );
+    assert!(stderr.contains("deletes every topic"), "{stderr}");
+    assert!(stderr.contains("--accept-wiping-the-broker"), "{stderr}");
     assert!(topics::topic_exists(&settings, "short-lived").unwrap());
-    topics::delete_topic(&settings, "short-lived").unwrap();
+    assert_eq!(
+        topics::describe_topic(&settings, "keep")
+            .unwrap()
+            .message_count(),
+        Some(5)
+    );
+
+    // Accepted: the engine still wipes everything. When a tansu version stops
+    // doing that, this fails: lift the refusal for that version.
+    topics::delete_topic(&settings, "short-lived", true).unwrap();
     assert!(!topics::topic_exists(&settings, "short-lived").unwrap());
+    assert!(
+        !topics::topic_exists(&settings, "keep").unwrap(),
+        "tansu 0.6 deleted the other topic too (the reason for the refusal)"
+    );
 }
 
 #[test]

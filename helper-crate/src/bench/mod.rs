@@ -309,8 +309,14 @@ pub fn run_plan(
         Ok(report)
     });
     if plan.create_partitions.is_some() {
-        // Best effort: the figures matter more than the clean-up.
-        let _ = crate::topics::delete_topic(settings, &options.topic);
+        // Best effort: the figures matter more than the clean-up. Never on an
+        // engine where the delete would take the user's topics with it.
+        if let Err(error) = crate::topics::delete_topic(settings, &options.topic, false) {
+            progress(Progress::Phase(&format!(
+                "kept the topic '{}': {error}",
+                options.topic
+            )));
+        }
     }
     report
 }

@@ -108,8 +108,14 @@ pub enum TopicsAction {
         #[arg(long)]
         if_not_exists: bool,
     },
-    /// Delete a topic and its messages
-    Delete { topic: String },
+    /// Delete a topic and its messages (refused on engines where a delete wipes every topic)
+    Delete {
+        topic: String,
+        /// Delete even on an engine (tansu 0.6) where deleting one topic deletes
+        /// every topic, message and committed offset
+        #[arg(long)]
+        accept_wiping_the_broker: bool,
+    },
 }
 
 #[derive(Args)]
@@ -265,5 +271,6 @@ pub fn flag(setting: Setting) -> &'static str {
         Setting::Listen => "--listen",
         Setting::BrokerTopic => "--topic NAME:PARTITIONS",
         Setting::LabInput => "--topic",
+        Setting::WipeConsent => "--accept-wiping-the-broker",
     }
 }

@@ -40,8 +40,11 @@ pub fn run(settings: &KafkaSettings, action: TopicsAction) -> anyhow::Result<()>
                 info.partitions.len()
             );
         }
-        TopicsAction::Delete { topic } => {
-            topics::delete_topic(settings, &topic)?;
+        TopicsAction::Delete {
+            topic,
+            accept_wiping_the_broker,
+        } => {
+            topics::delete_topic(settings, &topic, accept_wiping_the_broker)?;
             println!("topic '{topic}' deleted");
         }
     }
