@@ -23,7 +23,8 @@
 
 use std::time::Duration;
 
-use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde::Serialize;
 
@@ -179,22 +180,90 @@ pub fn offsets_for_time(
     timestamp_ms: i64,
 ) -> Result<Vec<(i32, Option<i64>)>> {
     let info = topics::topic_partitions(settings, topic)?;
-    let consumer = topics::metadata_client(settings)?;
+    let partitions: Vec<i32> = info.partitions.iter().map(|p| p.partition).collect();
+    // A consumer without a group (a throwaway group.id): the check reads one
+    // message per partition by assignment.
+    let consumer = ConsumerBuilder::new(settings).build()?;
+    checked_offsets_for_time(consumer.inner(), settings, topic, &partitions, timestamp_ms)
+}
+
+/// [`offsets_for_time`] with `consumer`, checked: Kafka answers a time after
+/// the newest message with "none" (the end), but tansu 0.6 answers offset 0,
+/// which would send a reader, or a group's reset, back to the beginning. So
+/// each answer is read back: a message older than the time asked for means the
+/// engine had none, and the answer becomes `None`.
+pub(crate) fn checked_offsets_for_time<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    settings: &KafkaSettings,
+    topic: &str,
+    partitions: &[i32],
+    timestamp_ms: i64,
+) -> Result<Vec<(i32, Option<i64>)>> {
     let mut tpl = TopicPartitionList::new();
-    for p in &info.partitions {
-        tpl.add_partition_offset(topic, p.partition, Offset::Offset(timestamp_ms))
+    for partition in partitions {
+        tpl.add_partition_offset(topic, *partition, Offset::Offset(timestamp_ms))
             .map_err(|e| Error::kafka("building the request", e))?;
     }
     let found = consumer
         .offsets_for_times(tpl, settings.timeout())
         .map_err(|e| settings.client_error("looking up offsets for a time", e))?;
-    let mut offsets: Vec<(i32, Option<i64>)> = found
-        .elements_for_topic(topic)
-        .iter()
-        .map(|e| (e.partition(), e.offset().to_raw().filter(|o| *o >= 0)))
-        .collect();
+    let mut offsets = Vec::new();
+    for element in found.elements_for_topic(topic) {
+        let partition = element.partition();
+        let answer = element.offset().to_raw().filter(|o| *o >= 0);
+        let checked = match answer {
+            Some(offset) => match timestamp_at(consumer, settings, topic, partition, offset)? {
+                Some(found_ms) if found_ms < timestamp_ms => None,
+                _ => Some(offset),
+            },
+            None => None,
+        };
+        offsets.push((partition, checked));
+    }
     offsets.sort_by_key(|(p, _)| *p);
     Ok(offsets)
+}
+
+/// The timestamp of the message at `offset`, read with `consumer` (assigned to
+/// that one position, then unassigned); `None` when there is no message there
+/// (the end of the partition) or it has no timestamp.
+fn timestamp_at<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    settings: &KafkaSettings,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> Result<Option<i64>> {
+    let (_, high) = consumer
+        .fetch_watermarks(topic, partition, settings.timeout())
+        .map_err(|e| settings.client_error(format!("watermarks of {topic}[{partition}]"), e))?;
+    if offset >= high {
+        return Ok(None);
+    }
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
+        .map_err(|e| Error::kafka("building the assignment", e))?;
+    let previous = consumer.assignment().ok();
+    consumer
+        .assign(&tpl)
+        .map_err(|e| settings.client_error("assigning a partition", e))?;
+    let deadline = std::time::Instant::now() + settings.timeout();
+    let mut timestamp = None;
+    while std::time::Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) if message.partition() == partition && message.offset() == offset => {
+                timestamp = message.timestamp().to_millis();
+                break;
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
+            _ => {}
+        }
+    }
+    let restore = previous.unwrap_or_default();
+    consumer
+        .assign(&restore)
+        .map_err(|e| settings.client_error("restoring the assignment", e))?;
+    Ok(timestamp)
 }
 
 /// A group as the broker describes it (a DescribeGroups request).

@@ -21,6 +21,7 @@ on_both_engines!(
     poison_pills_are_reported_and_skipped,
     seeking_to_an_offset_or_a_time_leaves_committed_offsets_alone,
     a_member_kept_across_cells_polls_new_readings_or_nothing_at_once,
+    a_time_after_the_newest_message_means_the_end,
 );
 
 fn ten_readings_get_offsets_0_to_9_and_earliest_reads_them_back_in_order(engine: Engine) {
@@ -430,5 +431,57 @@ fn a_member_kept_across_cells_polls_new_readings_or_nothing_at_once(engine: Engi
     assert_eq!(
         runs,
         vec![(1, 0, None, 4), (2, 3, Some(7), 7), (3, 0, Some(7), 7)]
+    );
+}
+
+/// Kafka answers a time after the newest message with "no offset" (the end);
+/// tansu 0.6 answers 0. Readers and resets must land at the end either way.
+fn a_time_after_the_newest_message_means_the_end(engine: Engine) {
+    let broker = TestBroker::start(engine, &[("weather", 1)]);
+    let settings = broker.settings();
+    broker.produce("weather", 3, 5);
+    let tomorrow = chrono::Utc::now().timestamp_millis() + 86_400_000;
+
+    assert_eq!(
+        offsets::offsets_for_time(&settings, "weather", tomorrow).unwrap(),
+        vec![(0, None)]
+    );
+    let read = consume::consume(
+        &settings,
+        ConsumeOptions::new("weather").from(StartFrom::Timestamp(tomorrow)),
+    )
+    .unwrap();
+    assert_eq!(
+        read.count(),
+        0,
+        "nothing is newer than tomorrow: {:?}",
+        read.offsets()
+    );
+
+    if engine == Engine::Mock {
+        // The mock keeps a departed member until its session times out, so a
+        // reset right after a read is refused; its time lookups say "end" anyway.
+        return;
+    }
+    let group = fresh_group_id("future");
+    consume::consume(
+        &settings,
+        ConsumeOptions::new("weather")
+            .group(&group)
+            .from(StartFrom::Earliest),
+    )
+    .unwrap();
+    let moved = offsets::reset_offsets(
+        &settings,
+        &group,
+        "weather",
+        StartFrom::Timestamp(tomorrow),
+        true,
+    )
+    .unwrap();
+    assert_eq!(moved.after(0), Some(5), "to the end, never back to 0");
+    assert_eq!(
+        offsets::committed_offsets(&settings, &group, "weather").unwrap(),
+        vec![(0, Some(5))]
     );
 }

@@ -252,3 +252,22 @@ fn terminal_output_escapes_control_characters_and_the_csv_keeps_the_bytes() {
         "the CSV keeps the exact text"
     );
 }
+
+#[test]
+fn a_data_folder_without_a_persistent_engine_is_refused_not_silently_in_memory() {
+    let dir = temp_dir("no-tansu");
+    let data = dir.join("data");
+    let output = Command::new(kafka_lab_bin())
+        .current_dir(&dir)
+        .env("KAFKA_LAB_ENGINE", "mock")
+        .args(["broker", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("keeps everything in memory"), "{stderr}");
+    assert!(stderr.contains("hint: set the"), "{stderr}");
+    assert!(!data.exists(), "nothing was created");
+}

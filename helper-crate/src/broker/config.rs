@@ -132,6 +132,17 @@ impl BrokerArgs {
             Some(engine) => engine,
             None => Engine::from_env_or_installed()?,
         };
+        // A data folder asks for data that survives; the mock keeps nothing.
+        // Only an explicit `--engine mock` may ignore it.
+        if self.data.is_some() && engine == Engine::Mock && self.engine.is_none() {
+            return Err(Error::config(
+                Setting::Engine,
+                "a data folder keeps the broker's data on disk, but the tansu engine is not \
+                 installed (or KAFKA_LAB_ENGINE says mock), and the mock keeps everything in \
+                 memory: install tansu with scripts/setup.sh (or set KAFKA_LAB_TANSU), or ask for \
+                 the mock engine by name, without a data folder",
+            ));
+        }
         let mut config = BrokerConfig::new(engine, self.listen);
         if let Some(dir) = &self.data {
             config = config.data_dir(dir);

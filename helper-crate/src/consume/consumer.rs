@@ -411,14 +411,26 @@ fn start_positions(
         tpl.add_partition_offset(&options.topic, *partition, offset)
             .map_err(|e| Error::kafka("building the assignment", e))?;
     }
-    if let StartFrom::Timestamp(_) = options.from {
+    if let StartFrom::Timestamp(ms) = options.from {
         // ListOffsets by time: the earliest offset whose timestamp is >= the time,
         // or the end of the partition when there is none.
         let settings = client.settings();
-        tpl = client
-            .inner()
-            .offsets_for_times(tpl, settings.timeout())
-            .map_err(|e| settings.client_error("looking up offsets for a time", e))?;
+        let found = crate::offsets::checked_offsets_for_time(
+            client.inner(),
+            settings,
+            &options.topic,
+            partitions,
+            ms,
+        )?;
+        tpl = TopicPartitionList::new();
+        for (partition, offset) in found {
+            tpl.add_partition_offset(
+                &options.topic,
+                partition,
+                offset.map_or(Offset::End, Offset::Offset),
+            )
+            .map_err(|e| Error::kafka("building the assignment", e))?;
+        }
     }
     Ok(tpl)
 }

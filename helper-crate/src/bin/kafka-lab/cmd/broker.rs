@@ -10,8 +10,8 @@ pub fn run(args: &BrokerArgs) -> anyhow::Result<()> {
         Engine::Mock => {
             let mock = MockBroker::new(config.listen, &config.topics)?;
             eprintln!(
-                "kafka-lab broker: engine mock (librdkafka mock cluster, in memory) listening on {}; \
-                 topics: {}. Ctrl-C stops it.",
+                "kafka-lab broker: engine mock (librdkafka mock cluster, in memory: messages and \
+                 offsets will not survive a restart) listening on {}; topics: {}. Ctrl-C stops it.",
                 config.listen,
                 describe_topics(&config.topics)
             );
