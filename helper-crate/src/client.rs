@@ -35,12 +35,14 @@ use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
 
 use crate::config::KafkaSettings;
@@ -191,6 +193,7 @@ impl ConsumerBuilder {
             topic: String::new(),
             at_end: BTreeSet::new(),
             assigned: Vec::new(),
+            brokers_down_since: None,
         })
     }
 }
@@ -205,6 +208,8 @@ pub struct KafkaConsumer {
     pub(crate) topic: String,
     pub(crate) at_end: BTreeSet<i32>,
     pub(crate) assigned: Vec<i32>,
+    /// When the client last said it had lost every broker, until it reads again.
+    pub(crate) brokers_down_since: Option<std::time::Instant>,
 }
 
 impl KafkaConsumer {
@@ -277,9 +282,15 @@ impl KafkaConsumer {
             return Ok(());
         }
         let tpl = offset_list(&self.topic, next_offsets)?;
-        self.consumer
-            .commit(&tpl, mode)
-            .map_err(|e| self.settings.client_error("committing offsets", e))
+        let result = match mode {
+            CommitMode::Sync => commit_within(&self.consumer, &tpl, self.settings.timeout()),
+            CommitMode::Async => self.consumer.commit(&tpl, mode),
+        };
+        if let Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::OperationTimedOut)) = &result {
+            // No answer within the timeout: a close would wait for one too.
+            self.consumer.abandon();
+        }
+        result.map_err(|e| self.settings.client_error("committing offsets", e))
     }
 
     /// Moves the read position of one held partition.
@@ -336,6 +347,64 @@ impl KafkaConsumer {
     }
 }
 
+/// A synchronous commit that waits at most `timeout` for the broker's answer.
+///
+/// librdkafka's synchronous `rd_kafka_commit` waits without a limit: with the
+/// broker gone, `consume` sat in it for 11.7 minutes and could not be stopped
+/// with Ctrl-C. This one sends the commit with its own reply queue
+/// (`rd_kafka_commit_queue`) and waits on that queue for at most `timeout`;
+/// the answer, when it comes, is checked partition by partition.
+fn commit_within<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    offsets: &TopicPartitionList,
+    timeout: Duration,
+) -> KafkaResult<()> {
+    use rdkafka::bindings as rd;
+
+    let no_error = rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR;
+    let client = consumer.client().native_ptr();
+    let wait_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: the client and the list are live for the calls; the queue is
+    // ours and destroyed once (librdkafka keeps its own reference while a reply
+    // is pending); the event is read, then destroyed once.
+    unsafe {
+        let queue = rd::rd_kafka_queue_new(client);
+        let sent =
+            rd::rd_kafka_commit_queue(client, offsets.ptr(), queue, None, std::ptr::null_mut());
+        let result = if sent != no_error {
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::from(sent)))
+        } else {
+            let event = rd::rd_kafka_queue_poll(queue, wait_ms);
+            if event.is_null() {
+                Err(KafkaError::ConsumerCommit(
+                    RDKafkaErrorCode::OperationTimedOut,
+                ))
+            } else {
+                let mut error = rd::rd_kafka_event_error(event);
+                let list = rd::rd_kafka_event_topic_partition_list(event);
+                if error == no_error && !list.is_null() {
+                    let list = &*list;
+                    for i in 0..usize::try_from(list.cnt).unwrap_or(0) {
+                        let element = &*list.elems.add(i);
+                        if element.err != no_error {
+                            error = element.err;
+                            break;
+                        }
+                    }
+                }
+                rd::rd_kafka_event_destroy(event);
+                if error == no_error {
+                    Ok(())
+                } else {
+                    Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::from(error)))
+                }
+            }
+        };
+        rd::rd_kafka_queue_destroy(queue);
+        result
+    }
+}
+
 /// A client that is destroyed by the code that created it.
 ///
 /// In a notebook, the evcxr kernel builds every cell as its own library, and
@@ -349,6 +418,7 @@ impl KafkaConsumer {
 pub struct DroppedByCreator<T> {
     client: ManuallyDrop<T>,
     destroy: fn(&mut ManuallyDrop<T>),
+    abandoned: AtomicBool,
 }
 
 impl<T> DroppedByCreator<T> {
@@ -357,7 +427,17 @@ impl<T> DroppedByCreator<T> {
         DroppedByCreator {
             client: ManuallyDrop::new(client),
             destroy: destroy_here::<T>,
+            abandoned: AtomicBool::new(false),
         }
+    }
+
+    /// Leaves the client as it is when dropped, instead of closing it: for a
+    /// consumer whose broker is gone, closing waits for a LeaveGroup answer that
+    /// cannot come (measured: a `consume` that had reported the lost broker
+    /// then hung in its close for as long as it was left). Its memory and
+    /// threads are left to the process's exit.
+    pub fn abandon(&self) {
+        self.abandoned.store(true, Ordering::SeqCst);
     }
 }
 
@@ -368,7 +448,9 @@ fn destroy_here<T>(client: &mut ManuallyDrop<T>) {
 
 impl<T> Drop for DroppedByCreator<T> {
     fn drop(&mut self) {
-        (self.destroy)(&mut self.client);
+        if !self.abandoned.load(Ordering::SeqCst) {
+            (self.destroy)(&mut self.client);
+        }
     }
 }
 

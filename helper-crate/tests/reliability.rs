@@ -271,3 +271,77 @@ fn a_data_folder_without_a_persistent_engine_is_refused_not_silently_in_memory()
     assert!(stderr.contains("hint: set the"), "{stderr}");
     assert!(!data.exists(), "nothing was created");
 }
+
+/// The broker SIGKILLed while `consume` writes the CSV in small batches: the
+/// command ends by itself with exit 1 within the broker timeout plus a margin
+/// (it used to sit in librdkafka's unbounded synchronous commit for minutes),
+/// and the CSV it leaves is consistent: readable, no message twice.
+#[test]
+fn consume_ends_within_its_bound_when_the_broker_dies() {
+    let mut broker = TestBroker::start(Engine::Tansu, &[("weather", 1)]);
+    broker.produce("weather", 1, 3000);
+    let dir = temp_dir("broker-dies");
+    let csv = dir.join("kafka_log.csv");
+    let mut child = Command::new(kafka_lab_bin())
+        .current_dir(&dir)
+        .args([
+            "-b",
+            broker.bootstrap(),
+            "--broker-timeout-ms",
+            "3000",
+            "consume",
+        ])
+        .args([
+            "--topic",
+            "weather",
+            "--group",
+            &fresh_group_id("dies"),
+            "--batch",
+            "10",
+        ])
+        .args([
+            "--max",
+            "1000000",
+            "--follow",
+            "--timeout-ms",
+            "120000",
+            "--csv",
+        ])
+        .arg(&csv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until it is writing, then kill the broker under it.
+    let started = Instant::now();
+    while read_csv_log(&csv).map_or(0, |rows| rows.len()) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "consume never wrote"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    broker.broker.kill();
+    let killed = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "consume still running 30 s after the broker died"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    eprintln!(
+        "consume ended {:?} after the kill: {status}\n{stderr}",
+        killed.elapsed()
+    );
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let rows = read_csv_log(&csv).unwrap();
+    let distinct: std::collections::HashSet<i64> = rows.iter().map(|r| r.offset).collect();
+    assert_eq!(distinct.len(), rows.len(), "no message twice in the CSV");
+}

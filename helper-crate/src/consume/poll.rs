@@ -92,6 +92,7 @@ impl KafkaConsumer {
                 // owner, who reads it from the group's committed offset.
                 Some(Ok(message)) if revoked.contains(&message.partition()) => {}
                 Some(Ok(message)) => {
+                    self.brokers_down_since = None;
                     if !self.at_end.is_empty() {
                         self.at_end.remove(&message.partition());
                     }
@@ -103,6 +104,7 @@ impl KafkaConsumer {
                 }
                 Some(Err(error)) => self.poll_error(error)?,
             }
+            self.check_brokers_are_back()?;
             if !revoked.is_empty() {
                 // The caller drops what it holds of these partitions, unhandled
                 // and uncommitted, before it commits the rest.
@@ -120,8 +122,14 @@ impl KafkaConsumer {
 
     /// Errors from `poll` are mostly transient (a broker connection dropped and
     /// librdkafka reconnects); a missing topic or a fatal error ends the read.
-    fn poll_error(&self, error: KafkaError) -> Result<()> {
+    fn poll_error(&mut self, error: KafkaError) -> Result<()> {
         match error.rdkafka_error_code() {
+            // A lost connection: maybe the broker is gone, maybe it is a blip;
+            // check_brokers_are_back decides after the broker timeout.
+            Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure) => {
+                self.brokers_down_since.get_or_insert_with(Instant::now);
+                Ok(())
+            }
             Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
                 Err(Error::UnknownTopic {
                     topic: self.topic.clone(),
@@ -129,9 +137,41 @@ impl KafkaConsumer {
                 })
             }
             _ if matches!(error, KafkaError::MessageConsumptionFatal(_)) => {
+                self.consumer.abandon();
                 Err(self.settings.client_error("consuming", error))
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Ends the read when the client has lost every broker for longer than the
+    /// broker timeout and a metadata request (1 s) confirms nobody answers:
+    /// librdkafka would otherwise retry forever, and a `--follow` read would
+    /// wait out its whole timeout with no broker behind it.
+    fn check_brokers_are_back(&mut self) -> Result<()> {
+        let Some(since) = self.brokers_down_since else {
+            return Ok(());
+        };
+        if since.elapsed() < self.settings.timeout() {
+            return Ok(());
+        }
+        match self.consumer.fetch_metadata(None, Duration::from_secs(1)) {
+            Ok(_) => {
+                self.brokers_down_since = None;
+                Ok(())
+            }
+            Err(_) => {
+                self.consumer.abandon();
+                Err(Error::Timeout {
+                what: format!(
+                    "an answer from the broker at {} (every connection lost {:.0} s ago)",
+                    self.settings.bootstrap(),
+                    since.elapsed().as_secs_f32()
+                ),
+                waited: self.settings.timeout(),
+                hint: Some("start the broker again (kafka-lab broker); the CSV keeps what was written, and the group resumes from its last commit".to_string()),
+            })
+            }
         }
     }
 }
