@@ -68,12 +68,19 @@ impl FromStr for TopicSpec {
 
     fn from_str(spec: &str) -> Result<TopicSpec> {
         let (name, partitions) = spec.split_once(':').unwrap_or((spec, "1"));
-        let partitions: i32 = partitions.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
-            Error::config(
-                Setting::BrokerTopic,
-                format!("bad topic '{spec}': expected NAME:PARTITIONS, e.g. weather:3"),
-            )
-        })?;
+        let ceiling = crate::topics::MAX_PARTITIONS;
+        let partitions: i32 = partitions
+            .parse()
+            .ok()
+            .filter(|p| (1..=ceiling).contains(p))
+            .ok_or_else(|| {
+                Error::config(
+                    Setting::BrokerTopic,
+                    format!(
+                        "bad topic '{spec}': expected NAME:PARTITIONS with 1 to {ceiling} partitions, e.g. weather:3"
+                    ),
+                )
+            })?;
         crate::topics::validate_topic_name(name)?;
         Ok(TopicSpec {
             name: name.to_string(),
