@@ -63,11 +63,15 @@ def run(path, reports):
         resources={"metadata": {"path": str(path.parent)}},
     )
     failure = None
+    timings = []  # (seconds, cell index) of the top-to-bottom run
     rerun = [i for i, cell in enumerate(notebook.cells) if RERUN_TAG in cell.metadata.get("tags", [])]
     try:
         with client.setup_kernel():
             for index, cell in enumerate(notebook.cells):
+                cell_started = time.monotonic()
                 client.execute_cell(cell, index)
+                if cell.cell_type == "code":
+                    timings.append((time.monotonic() - cell_started, index))
             for round_ in range(RERUNS if rerun else 0):
                 if problems_in(notebook):
                     break
@@ -90,6 +94,10 @@ def run(path, reports):
     nbformat.write(notebook, reports / f"{path.stem}.ipynb")
     html, _ = HTMLExporter().from_notebook_node(notebook)
     (reports / f"{path.stem}.html").write_text(html, encoding="utf-8")
+    if timings:
+        seconds, index = max(timings)
+        first_line = "".join(notebook.cells[index].source).splitlines()[0][:60]
+        print(f"    longest cell: {index} ({seconds:.1f} s): {first_line}", flush=True)
     status = "FAILED" if found else "ok"
     print(f"<-- {path}: {status} in {elapsed:.1f} s; report {reports / (path.stem + '.html')}", flush=True)
     return found
