@@ -39,7 +39,6 @@ mod reports;
 use crate::config::KafkaSettings;
 use crate::display::{AsTable, Column, OneDecimal, StreamedRow, Table};
 use crate::error::{Error, Result, Setting};
-use crate::topics;
 use crate::weather::{Reading, Rfc3339Millis, WeatherGenerator};
 pub use raw::{produce_raw, RawProducer};
 pub(crate) use reports::flush_promptly;
@@ -119,9 +118,7 @@ pub struct WeatherProducer {
 impl WeatherProducer {
     /// Connects a producer for `topic`, which must exist.
     pub fn new(settings: &KafkaSettings, topic: &str) -> Result<Self> {
-        // Ask first, so a missing topic is a clear error and not ten seconds of
-        // failed deliveries.
-        topics::topic_partitions(settings, topic)?;
+        crate::topics::validate_topic_name(topic)?;
         let producer = ReportingProducer::new(settings, &[])?;
         producer.connect_to(topic)?;
         Ok(WeatherProducer {

@@ -12,7 +12,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use crate::client::{producer_config, DroppedByCreator};
 use crate::config::KafkaSettings;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A delivery report: where the message was written, or why it was not.
 pub type Report<T> = std::result::Result<Written<T>, NotWritten<T>>;
@@ -113,7 +113,9 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
     }
 
     /// Gets the connections ready to send to `topic`, so the first send does not
-    /// wait: its metadata, and, for the idempotent producer, a producer id.
+    /// wait: its metadata (a missing topic is a clear error here, not ten
+    /// seconds of failed deliveries), and, for the idempotent producer, a
+    /// producer id.
     ///
     /// Why twice: librdkafka (2.12) asks for a producer id when a metadata
     /// response arrives while a broker is up. The first response comes over the
@@ -123,13 +125,24 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
     /// with one request, 0.17-0.19 s with two.
     pub fn connect_to(&self, topic: &str) -> Result<()> {
         for _ in 0..2 {
-            self.producer
+            let metadata = self
+                .producer
                 .client()
                 .fetch_metadata(Some(topic), self.settings.timeout())
                 .map_err(|e| {
                     self.settings
                         .client_error(format!("fetching the metadata of '{topic}'"), e)
                 })?;
+            let known = metadata
+                .topics()
+                .iter()
+                .any(|t| t.name() == topic && t.error().is_none());
+            if !known {
+                return Err(Error::UnknownTopic {
+                    topic: topic.to_string(),
+                    bootstrap: self.settings.bootstrap().to_string(),
+                });
+            }
         }
         Ok(())
     }
