@@ -63,11 +63,11 @@ CELL_STATE_JS = """
 () => {
   const cells = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')];
   const prompts = cells.map(c => (c.querySelector('.jp-InputPrompt') || {}).textContent || '');
-  // evcxr reports a compile or runtime error as an error output, which
-  // JupyterLab renders as stderr.
+  // evcxr reports a compile error, and a cell whose `?` returns an error, on
+  // stderr (the cell still "succeeds"); the lab's cells write nothing else there.
   const errors = [...document.querySelectorAll(
       '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
-      .map(e => e.textContent).filter(t => /Error/.test(t));
+      .map(e => e.textContent).filter(t => t.trim() !== '');
   const panics = [...document.querySelectorAll('.jp-OutputArea-output')]
       .map(e => e.textContent).filter(t => t.includes('panicked at'));
   const tables = [...document.querySelectorAll('.jp-OutputArea-output div.kafka-lab')]

@@ -5,7 +5,8 @@ any cell that errors or panics, and exports each executed notebook as HTML.
 
 A panic inside a cell is only printed to stderr by evcxr (the cell still
 "succeeds"), so a failed `assert!` would pass unnoticed; this runner also fails
-on any stream output containing "panicked at". Notebooks are committed without
+on any stream output containing "panicked at", and on any stderr output (a cell
+whose `?` returns an error only prints it there). Notebooks are committed without
 outputs; the executed copies and the HTML lab report go to --reports.
 
 A student runs a notebook once, then re-runs cells in the same live kernel. So
@@ -34,13 +35,22 @@ RERUN_LAST_TAG = "rerun-last"
 
 
 def problems_in(notebook):
-    """Panics and error outputs the kernel reported without failing the cell."""
+    """Panics, errors and error outputs the kernel reported without failing the cell.
+
+    evcxr reports a cell that ends in an error through `?` by printing the error
+    to stderr, and the cell still "succeeds"; a failed `assert!` prints a panic
+    there too. The lab's cells print nothing to stderr otherwise, so any stderr
+    output is a failure.
+    """
     found = []
     for index, cell in enumerate(notebook.cells):
         for output in cell.get("outputs", []):
-            text = output.get("text", "") if output.get("output_type") == "stream" else ""
+            stream = output.get("output_type") == "stream"
+            text = output.get("text", "") if stream else ""
             if "panicked at" in text:
                 found.append(f"cell {index}: panic: {text.strip()[:500]}")
+            elif stream and output.get("name") == "stderr" and text.strip():
+                found.append(f"cell {index}: error (stderr): {text.strip()[:500]}")
             if output.get("output_type") == "error":
                 found.append(f"cell {index}: {output.get('ename')}: {output.get('evalue', '')[:500]}")
     return found
