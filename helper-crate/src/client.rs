@@ -103,7 +103,7 @@ pub struct ConsumerBuilder {
 }
 
 /// Set unless the user (`-X`, `-F`) or the builder chose otherwise.
-const CONSUMER_DEFAULTS: [(&str, &str); 3] = [
+const CONSUMER_DEFAULTS: [(&str, &str); 4] = [
     // A member that dies is noticed when its session times out; until then its
     // partitions wait. 10 s (Kafka's default before 3.0) keeps a restarted
     // consumer quick, and matters on the mock engine, which ignores LeaveGroup.
@@ -113,6 +113,10 @@ const CONSUMER_DEFAULTS: [(&str, &str); 3] = [
     // full stalled reads of 160,000 readings for 0.5-0.9 s at a time on the
     // mock engine; resuming at once took them from 1.8 s to 1.1 s.
     ("fetch.queue.backoff.ms", "0"),
+    // A notebook's consumer waits between cells while its student reads and
+    // writes: librdkafka's 5 minutes between polls would throw it out of its
+    // group. A dead process is still noticed through session.timeout.ms.
+    ("max.poll.interval.ms", "86400000"),
 ];
 
 impl ConsumerBuilder {
@@ -192,6 +196,7 @@ impl ConsumerBuilder {
             group: self.group.clone(),
             topic: String::new(),
             at_end: BTreeSet::new(),
+            end_marks: BTreeMap::new(),
             assigned: Vec::new(),
             brokers_down_since: None,
         })
@@ -207,6 +212,8 @@ pub struct KafkaConsumer {
     pub(crate) group: Option<String>,
     pub(crate) topic: String,
     pub(crate) at_end: BTreeSet<i32>,
+    /// For each partition read to its end: the high watermark then.
+    pub(crate) end_marks: BTreeMap<i32, i64>,
     pub(crate) assigned: Vec<i32>,
     /// When the client last said it had lost every broker, until it reads again.
     pub(crate) brokers_down_since: Option<std::time::Instant>,
@@ -287,10 +294,43 @@ impl KafkaConsumer {
             CommitMode::Async => self.consumer.commit(&tpl, mode),
         };
         if let Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::OperationTimedOut)) = &result {
-            // No answer within the timeout: a close would wait for one too.
-            self.consumer.abandon();
+            // No answer within the timeout. If the broker is gone, a close would
+            // wait for an answer too: leave the client as it is.
+            if !self.broker_answers() {
+                self.consumer.abandon();
+            }
         }
         result.map_err(|e| self.settings.client_error("committing offsets", e))
+    }
+
+    /// The high watermark the client last saw in a fetch response for this
+    /// partition of its topic (`rd_kafka_get_watermark_offsets`: no request),
+    /// if it has one.
+    pub fn cached_high_watermark(&self, partition: i32) -> Option<i64> {
+        let topic = std::ffi::CString::new(self.topic.as_str()).ok()?;
+        let (mut low, mut high) = (-1i64, -1i64);
+        // SAFETY: the client pointer is live for the call, the topic is a valid C
+        // string, and librdkafka only writes the two integers.
+        let error = unsafe {
+            rdkafka::bindings::rd_kafka_get_watermark_offsets(
+                self.consumer.client().native_ptr(),
+                topic.as_ptr(),
+                partition,
+                &mut low,
+                &mut high,
+            )
+        };
+        (error == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+            .then_some(high)
+    }
+
+    /// Whether a broker answers a metadata request for this consumer's topic
+    /// within 2 s: the check before giving a client up for lost.
+    pub(crate) fn broker_answers(&self) -> bool {
+        let topic = (!self.topic.is_empty()).then_some(self.topic.as_str());
+        self.consumer
+            .fetch_metadata(topic, Duration::from_secs(2))
+            .is_ok()
     }
 
     /// Moves the read position of one held partition.
@@ -335,9 +375,13 @@ impl KafkaConsumer {
                     self.settings
                         .client_error(format!("watermarks of {}[{partition}]", element.topic()), e)
                 })?;
-            let behind = match element.offset() {
-                Offset::Offset(position) => position < high,
-                _ => true,
+            // Behind: the partition grew since this consumer read to its end
+            // (a consumer that has read nothing yet has no position, only the
+            // mark taken at the end).
+            let behind = match (element.offset(), self.end_marks.get(&partition)) {
+                (Offset::Offset(position), _) => position < high,
+                (_, Some(mark)) => *mark < high,
+                (_, None) => true,
             };
             if behind {
                 self.at_end.remove(&partition);

@@ -147,14 +147,23 @@ impl CsvLog {
             parse_rows(&path, &bytes[..complete])?
         };
         // A last row without its newline (an editor's save, or a crash right
-        // before the newline) is kept when it parses as a whole row.
+        // before the newline) is kept when it is a whole row: one that parses
+        // and that this log would write byte for byte the same. A row cut
+        // inside its temperature ("3" of "3.5") parses, but is written "3.0".
         let mut rows = rows;
         let mut complete = complete;
         let tail = &bytes[complete..];
         if complete > 0 && !tail.is_empty() {
             let whole = [header.as_bytes(), tail, b"\n"].concat();
             if let Ok(mut last) = parse_rows(&path, &whole) {
-                if last.len() == 1 {
+                let as_written = last.first().and_then(|row| {
+                    let mut writer = csv::WriterBuilder::new()
+                        .has_headers(false)
+                        .from_writer(Vec::new());
+                    writer.serialize(row).ok()?;
+                    writer.into_inner().ok()
+                });
+                if last.len() == 1 && as_written.as_deref() == Some(&whole[header.len()..]) {
                     file.write_all(b"\n").map_err(|e| Error::io(&path, e))?;
                     file.sync_data().map_err(|e| Error::io(&path, e))?;
                     rows.append(&mut last);
@@ -498,6 +507,24 @@ mod tests {
             .map(|r| r.offset)
             .collect();
         assert_eq!(offsets, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_last_row_cut_inside_its_temperature_is_not_kept() {
+        let path = temp_path("cut-temperature");
+        {
+            let mut log = CsvLog::open(&path).unwrap();
+            log.append(&records("weather", 0..3)).unwrap();
+        }
+        // The last row loses its final characters and its newline: what is left
+        // still parses ("...,4" of "...,4.7"), but it is not what was written.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let cut = &text[..text.trim_end_matches('\n').len() - 2];
+        assert!(!cut.ends_with('.'), "{cut:?}");
+        std::fs::write(&path, cut).unwrap();
+        let log = CsvLog::open(&path).unwrap();
+        assert_eq!(log.len(), 2, "the cut row is dropped, to be read again");
+        assert!(log.truncated_bytes() > 0);
     }
 
     #[test]

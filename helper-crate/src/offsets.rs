@@ -224,9 +224,11 @@ pub(crate) fn checked_offsets_for_time<C: ConsumerContext>(
     Ok(offsets)
 }
 
-/// The timestamp of the message at `offset`, read with `consumer` (assigned to
-/// that one position, then unassigned); `None` when there is no message there
-/// (the end of the partition) or it has no timestamp.
+/// The timestamp of the first message at or after `offset` (or after the log
+/// start, when `offset` is below it), read with `consumer` (assigned to that one
+/// position, then unassigned); `None` when there is none (the end of the
+/// partition) or it has no timestamp. "At or after": the message at `offset`
+/// itself may be gone (compaction, a transaction marker).
 fn timestamp_at<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     settings: &KafkaSettings,
@@ -234,12 +236,13 @@ fn timestamp_at<C: ConsumerContext>(
     partition: i32,
     offset: i64,
 ) -> Result<Option<i64>> {
-    let (_, high) = consumer
+    let (low, high) = consumer
         .fetch_watermarks(topic, partition, settings.timeout())
         .map_err(|e| settings.client_error(format!("watermarks of {topic}[{partition}]"), e))?;
     if offset >= high {
         return Ok(None);
     }
+    let offset = offset.max(low);
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
         .map_err(|e| Error::kafka("building the assignment", e))?;
@@ -251,7 +254,7 @@ fn timestamp_at<C: ConsumerContext>(
     let mut timestamp = None;
     while std::time::Instant::now() < deadline {
         match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(message)) if message.partition() == partition && message.offset() == offset => {
+            Some(Ok(message)) if message.partition() == partition && message.offset() >= offset => {
                 timestamp = message.timestamp().to_millis();
                 break;
             }

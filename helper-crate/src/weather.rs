@@ -168,13 +168,15 @@ pub fn climate(city: &str) -> (f64, f64) {
 /// The same seed and cities always give the same sequence of cities and
 /// temperatures; only the timestamps differ between runs.
 ///
-/// **Time.** A real station reports once a second, and so do these, without
-/// anyone having to wait: [`WeatherGenerator::take_readings`] stamps its
-/// readings one per second per city, each city at its own instant within the
-/// second (Toronto at .000, Guangzhou at .333, Fuzhou at .667), the last one
-/// now, and never before a reading the generator made earlier. So every reading
-/// of a call has its own timestamp, and a chart of them draws a line in time per
-/// city. [`WeatherGenerator::next_reading`] stamps a reading when it is made
+/// **Time.** A real station reports about once a second, and so do these,
+/// without anyone having to wait: [`WeatherGenerator::take_readings`] stamps
+/// its readings one [`WeatherGenerator::reading_interval`] apart (1 s divided
+/// among the cities, in whole milliseconds: 333 ms for three, so each city
+/// reads every 999 ms), counted back so that the last one is now, and never
+/// before a reading the generator made earlier. So every reading of a call has
+/// its own timestamp, and a chart of them draws a line in time per city. A long
+/// burst reaches far back: `produce --count 1000000` without `--rate` starts
+/// 3.9 days ago. [`WeatherGenerator::next_reading`] stamps a reading when it is made
 /// (what `kafka-lab produce --rate` sends, paced in real time), unless
 /// [`WeatherGenerator::simulate_time`] is on.
 #[derive(Clone, Debug)]

@@ -422,6 +422,34 @@ fn a_member_kept_across_cells_polls_new_readings_or_nothing_at_once(engine: Engi
     );
     comparison.add_batch(&member, &nothing_new).unwrap();
 
+    // A member that has read nothing has no position, only its end: polling it
+    // again with nothing new returns at once too.
+    let mut idle = WeatherConsumer::new(
+        &settings,
+        ConsumeOptions::new("weather")
+            .set("group.id", fresh_group_id("idle"))
+            .set("auto.offset.reset", "latest"),
+    )
+    .unwrap();
+    assert_eq!(
+        idle.poll_batch(100, Duration::from_secs(30))
+            .unwrap()
+            .message_count(),
+        0
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(
+        idle.poll_batch(100, Duration::from_secs(30))
+            .unwrap()
+            .message_count(),
+        0
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "an idle member at the end polls again at once, took {:?}",
+        started.elapsed()
+    );
+
     let runs: Vec<(usize, usize, Option<i64>, i64)> = comparison
         .rows
         .iter()

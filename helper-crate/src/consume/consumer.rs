@@ -347,7 +347,7 @@ impl WeatherConsumer {
             .map(|&partition| {
                 // The high watermark comes with every fetch response, and the
                 // client keeps the last one; ask the broker only when it has none.
-                let high = match cached_high_watermark(consumer, topic, partition) {
+                let high = match self.client.cached_high_watermark(partition) {
                     Some(high) => high,
                     None => {
                         consumer
@@ -368,30 +368,6 @@ impl WeatherConsumer {
             })
             .collect()
     }
-}
-
-/// The high watermark the client last saw in a fetch response for this
-/// partition (`rd_kafka_get_watermark_offsets`: no request), if it has one.
-fn cached_high_watermark(
-    consumer: &rdkafka::consumer::BaseConsumer<crate::client::GroupEvents>,
-    topic: &str,
-    partition: i32,
-) -> Option<i64> {
-    let topic = std::ffi::CString::new(topic).ok()?;
-    let (mut low, mut high) = (-1i64, -1i64);
-    // SAFETY: the client pointer is live for the call, the topic is a valid C
-    // string, and librdkafka only writes the two integers.
-    let error = unsafe {
-        rdkafka::bindings::rd_kafka_get_watermark_offsets(
-            consumer.client().native_ptr(),
-            topic.as_ptr(),
-            partition,
-            &mut low,
-            &mut high,
-        )
-    };
-    (error == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
-        .then_some(high)
 }
 
 /// The offsets to assign when not subscribing: the start in every partition.

@@ -101,6 +101,9 @@ impl KafkaConsumer {
                 }
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
                     self.at_end.insert(partition);
+                    if let Some(high) = self.cached_high_watermark(partition) {
+                        self.end_marks.insert(partition, high);
+                    }
                 }
                 Some(Err(error)) => self.poll_error(error)?,
             }
@@ -145,7 +148,7 @@ impl KafkaConsumer {
     }
 
     /// Ends the read when the client has lost every broker for longer than the
-    /// broker timeout and a metadata request (1 s) confirms nobody answers:
+    /// broker timeout and a metadata request (2 s) confirms nobody answers:
     /// librdkafka would otherwise retry forever, and a `--follow` read would
     /// wait out its whole timeout with no broker behind it.
     fn check_brokers_are_back(&mut self) -> Result<()> {
@@ -155,12 +158,12 @@ impl KafkaConsumer {
         if since.elapsed() < self.settings.timeout() {
             return Ok(());
         }
-        match self.consumer.fetch_metadata(None, Duration::from_secs(1)) {
-            Ok(_) => {
+        match self.broker_answers() {
+            true => {
                 self.brokers_down_since = None;
                 Ok(())
             }
-            Err(_) => {
+            false => {
                 self.consumer.abandon();
                 Err(Error::Timeout {
                 what: format!(
