@@ -290,12 +290,16 @@ impl KafkaConsumer {
         }
         let tpl = offset_list(&self.topic, next_offsets)?;
         let result = match mode {
-            CommitMode::Sync => commit_within(&self.consumer, &tpl, self.settings.timeout()),
+            CommitMode::Sync => {
+                commit_within(&self.consumer, &tpl, self.settings.timeout(), &|| {
+                    self.broker_answers()
+                })
+            }
             CommitMode::Async => self.consumer.commit(&tpl, mode),
         };
         if let Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::OperationTimedOut)) = &result {
-            // No answer within the timeout. If the broker is gone, a close would
-            // wait for an answer too: leave the client as it is.
+            // No answer. If the broker is gone, a close would wait for one too:
+            // leave the client as it is.
             if !self.broker_answers() {
                 self.consumer.abandon();
             }
@@ -391,17 +395,26 @@ impl KafkaConsumer {
     }
 }
 
-/// A synchronous commit that waits at most `timeout` for the broker's answer.
+/// The most rounds of the broker timeout a synchronous commit waits, while
+/// the broker answers.
+const COMMIT_ROUNDS: u32 = 3;
+
+/// A synchronous commit whose wait is bounded: rounds of `timeout`, at most
+/// [`COMMIT_ROUNDS`], and another round only while `broker_answers()`.
 ///
 /// librdkafka's synchronous `rd_kafka_commit` waits without a limit: with the
 /// broker gone, `consume` sat in it for 11.7 minutes and could not be stopped
 /// with Ctrl-C. This one sends the commit with its own reply queue
-/// (`rd_kafka_commit_queue`) and waits on that queue for at most `timeout`;
-/// the answer, when it comes, is checked partition by partition.
+/// (`rd_kafka_commit_queue`) and waits on that queue. A coordinator that is
+/// alive may still take longer than one timeout (a rebalance on the mock
+/// engine waits for a departed member's session, 10 s), so the wait goes on
+/// while the broker answers; a broker that is gone ends it after one round.
+/// The answer, when it comes, is checked partition by partition.
 fn commit_within<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     offsets: &TopicPartitionList,
     timeout: Duration,
+    broker_answers: &dyn Fn() -> bool,
 ) -> KafkaResult<()> {
     use rdkafka::bindings as rd;
 
@@ -418,7 +431,13 @@ fn commit_within<C: ConsumerContext>(
         let result = if sent != no_error {
             Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::from(sent)))
         } else {
-            let event = rd::rd_kafka_queue_poll(queue, wait_ms);
+            let mut event = rd::rd_kafka_queue_poll(queue, wait_ms);
+            for _ in 1..COMMIT_ROUNDS {
+                if !event.is_null() || !broker_answers() {
+                    break;
+                }
+                event = rd::rd_kafka_queue_poll(queue, wait_ms);
+            }
             if event.is_null() {
                 Err(KafkaError::ConsumerCommit(
                     RDKafkaErrorCode::OperationTimedOut,
