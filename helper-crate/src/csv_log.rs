@@ -443,6 +443,14 @@ mod tests {
         dir.join("kafka_log.csv")
     }
 
+    /// A new log holding offsets 0, 1 and 2 of `weather`, closed.
+    fn log_of_three_rows(name: &str) -> PathBuf {
+        let path = temp_path(name);
+        let mut log = CsvLog::open(&path).unwrap();
+        log.append(&records("weather", 0..3)).unwrap();
+        path
+    }
+
     #[test]
     fn rows_are_written_once_across_reopens() {
         let path = temp_path("once");
@@ -471,11 +479,7 @@ mod tests {
 
     #[test]
     fn a_partial_last_line_is_cut_off() {
-        let path = temp_path("partial");
-        {
-            let mut log = CsvLog::open(&path).unwrap();
-            log.append(&records("weather", 0..3)).unwrap();
-        }
+        let path = log_of_three_rows("partial");
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(b"weather,0,3,2026-11-25T0").unwrap();
         drop(file);
@@ -489,11 +493,7 @@ mod tests {
 
     #[test]
     fn a_complete_last_row_without_its_newline_is_kept() {
-        let path = temp_path("no-newline");
-        {
-            let mut log = CsvLog::open(&path).unwrap();
-            log.append(&records("weather", 0..3)).unwrap();
-        }
+        let path = log_of_three_rows("no-newline");
         // As an editor saves it: no newline after the last row.
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(&path, text.trim_end_matches('\n')).unwrap();
@@ -511,11 +511,7 @@ mod tests {
 
     #[test]
     fn a_last_row_cut_inside_its_temperature_is_not_kept() {
-        let path = temp_path("cut-temperature");
-        {
-            let mut log = CsvLog::open(&path).unwrap();
-            log.append(&records("weather", 0..3)).unwrap();
-        }
+        let path = log_of_three_rows("cut-temperature");
         // The last row loses its final characters and its newline: what is left
         // still parses ("...,4" of "...,4.7"), but it is not what was written.
         let text = std::fs::read_to_string(&path).unwrap();
