@@ -289,18 +289,22 @@ impl KafkaConsumer {
             return Ok(());
         }
         let tpl = offset_list(&self.topic, next_offsets)?;
+        // What the last broker check during the commit's wait found.
+        let broker_silent = std::cell::Cell::new(false);
         let result = match mode {
             CommitMode::Sync => {
                 commit_within(&self.consumer, &tpl, self.settings.timeout(), &|| {
-                    self.broker_answers()
+                    let answers = self.broker_answers();
+                    broker_silent.set(!answers);
+                    answers
                 })
             }
             CommitMode::Async => self.consumer.commit(&tpl, mode),
         };
         if let Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::OperationTimedOut)) = &result {
-            // No answer. If the broker is gone, a close would wait for one too:
-            // leave the client as it is.
-            if !self.broker_answers() {
+            // No answer, and the broker is gone: a close would wait for one
+            // too, so leave the client as it is.
+            if broker_silent.get() {
                 self.consumer.abandon();
             }
         }
