@@ -115,7 +115,14 @@ impl KafkaSettings {
     /// Reads a Java-style properties file (`key=value` lines, `#` comments), as
     /// kcat's `-F` does, and sets every property in it.
     pub fn load_properties_file(&mut self, path: &Path) -> Result<&mut Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        // A file the user named that cannot be read is a setting to fix (exit 2),
+        // not a runtime failure.
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::config(
+                Setting::PropertiesFile,
+                format!("{}: cannot read the properties file: {e}", path.display()),
+            )
+        })?;
         for (number, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
@@ -391,6 +398,15 @@ mod tests {
         std::fs::write(&path, "broken line\n").unwrap();
         let error = settings.load_properties_file(&path).unwrap_err();
         assert!(error.to_string().contains("client.properties:1"), "{error}");
+        // Missing, not UTF-8, a folder: each a setting to fix (exit 2).
+        std::fs::write(&path, b"a=\xff\n").unwrap();
+        for unreadable in [dir.join("missing.properties"), path.clone(), dir.clone()] {
+            let error = settings.load_properties_file(&unreadable).unwrap_err();
+            assert_eq!(error.exit_code(), 2, "{error}");
+            assert!(error
+                .to_string()
+                .contains("cannot read the properties file"));
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -131,7 +131,7 @@ impl CsvLog {
         // A crash mid-write can leave a last line without its newline. Read the
         // complete lines first (refusing a file that is not a kafka_log.csv), and
         // only then drop the partial one.
-        let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let complete = end_of_complete_rows(&bytes);
         let header = format!("{}\n", CSV_HEADER.join(","));
         let rows = if complete == 0 {
             if !header.as_bytes().starts_with(&bytes) {
@@ -307,6 +307,23 @@ pub fn rows_table(rows: &[CsvRow], max_rows: usize) -> crate::display::Table {
         format!("{} rows", rows.len())
     });
     table
+}
+
+/// Where the last complete line ends: after the last newline that is not
+/// inside a quoted field (a city may hold a newline, written `"New\nYork"`;
+/// a row cut after that newline is still partial). 0 if there is none.
+fn end_of_complete_rows(bytes: &[u8]) -> usize {
+    let mut in_quotes = false;
+    let mut end = 0;
+    for (i, byte) in bytes.iter().enumerate() {
+        match byte {
+            // An escaped quote ("") toggles twice: still inside.
+            b'"' => in_quotes = !in_quotes,
+            b'\n' if !in_quotes => end = i + 1,
+            _ => {}
+        }
+    }
+    end
 }
 
 fn parse_rows(path: &Path, bytes: &[u8]) -> Result<Vec<CsvRow>> {
@@ -521,6 +538,28 @@ mod tests {
         let log = CsvLog::open(&path).unwrap();
         assert_eq!(log.len(), 2, "the cut row is dropped, to be read again");
         assert!(log.truncated_bytes() > 0);
+    }
+
+    #[test]
+    fn a_partial_row_cut_after_a_newline_inside_quotes_is_cut_off() {
+        let path = temp_path("quoted-newline");
+        let mut record = records("weather", 0..2);
+        record[1].reading.city = "New\nYork \"NY\"".into();
+        let mut log = CsvLog::open(&path).unwrap();
+        log.append(&record).unwrap();
+        drop(log);
+        let whole = std::fs::read(&path).unwrap();
+        let quoted = whole.windows(4).position(|w| w == b"New\n").unwrap() + 4;
+        for (cut, rows) in [(quoted, 1), (whole.len() - 1, 2), (whole.len(), 2)] {
+            std::fs::write(&path, &whole[..cut]).unwrap();
+            let log = CsvLog::open(&path).unwrap();
+            assert_eq!(log.len(), rows, "cut at {cut} of {}", whole.len());
+            drop(log);
+            let back = read_csv_log(&path).unwrap();
+            assert_eq!(back.len(), rows);
+            assert_eq!(back.last().unwrap().offset, rows as i64 - 1);
+        }
+        assert_eq!(read_csv_log(&path).unwrap()[1].city, "New\nYork \"NY\"");
     }
 
     #[test]

@@ -123,6 +123,75 @@ pub enum Error {
         undelivered: Vec<String>,
     },
 
+    /// A partition this consumer holds has messages past its position, but none
+    /// came for seconds: the client cannot fetch the message there.
+    #[error(
+        "stuck at {topic}[{partition}] offset {offset}: the partition holds messages up to offset {}, \
+         but none came in {}s. The message at offset {offset} is likely larger than the client \
+         fetches (fetch.max.bytes, max.partition.fetch.bytes, receive.message.max.bytes) or than \
+         the broker serves (message.max.bytes); raise those, or skip it by resetting the group's \
+         offset past it",
+        high - 1,
+        idle.as_secs()
+    )]
+    StuckPartition {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The offset the consumer is stuck at.
+        offset: i64,
+        /// The partition's high watermark.
+        high: i64,
+        /// How long nothing came.
+        idle: Duration,
+    },
+
+    /// A read ended by timeout with no partition assigned to this member while
+    /// its group has unread messages: other members hold every partition.
+    #[error(
+        "no partition of '{topic}' was assigned to this member of group '{group}' in {}s, though \
+         the group has {unread} unread message(s): the group's other members hold all \
+         {partitions} partition(s), alive ones or dead ones the broker has not removed yet (or \
+         the join had not finished). Wait for their session timeout (session.timeout.ms), give \
+         each consumer a group.instance.id so a restart takes its place back, use another \
+         group, or wait longer",
+        waited.as_secs()
+    )]
+    NotAssigned {
+        /// The topic.
+        topic: String,
+        /// The group.
+        group: String,
+        /// How many partitions the topic has.
+        partitions: usize,
+        /// Messages past the group's committed offsets (or the whole log, for
+        /// a group without commits that starts at the earliest).
+        unread: i64,
+        /// How long the read waited.
+        waited: Duration,
+    },
+
+    /// Ctrl-C or SIGTERM stopped a producer before it had sent everything; what
+    /// was in flight was flushed first, and every report is accounted for.
+    #[error(
+        "stopped by {} after sending {sent} of {total} readings: {delivered} delivered{}",
+        crate::shutdown::signal_name(*signal),
+        if undelivered.is_empty() { String::new() } else { format!(", {} not delivered", undelivered.len()) }
+    )]
+    Interrupted {
+        /// The signal's number (exit status 128 + it).
+        signal: i32,
+        /// How many readings were asked for.
+        total: usize,
+        /// How many were handed to the client before the stop.
+        sent: usize,
+        /// How many of those the broker confirmed.
+        delivered: usize,
+        /// Each sent reading that was not delivered, and why.
+        undelivered: Vec<String>,
+    },
+
     /// A group's offsets cannot be moved while members are reading: they would
     /// overwrite the new offsets with their next commit.
     #[error(
@@ -223,10 +292,12 @@ impl Error {
     }
 
     /// The process exit status for this error: 2 for bad usage or configuration
-    /// (nothing was attempted), 1 for everything that failed at run time.
+    /// (nothing was attempted), 1 for everything that failed at run time, 128 +
+    /// the signal for a run a signal stopped (130 Ctrl-C, 143 SIGTERM).
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config { .. } => 2,
+            Error::Interrupted { signal, .. } => 128 + signal,
             Error::Kafka { error, .. } if is_config_error(error) => 2,
             _ => 1,
         }
@@ -240,6 +311,8 @@ impl Error {
 pub enum Setting {
     /// Bootstrap servers or a librdkafka property (`-b`, `-X`, `-F`).
     Connection,
+    /// A file of librdkafka properties (kcat's `-F`).
+    PropertiesFile,
     /// A topic name.
     Topic,
     /// A partition number or count.
@@ -278,6 +351,7 @@ impl fmt::Display for Setting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Setting::Connection => "connection settings",
+            Setting::PropertiesFile => "properties file",
             Setting::Topic => "topic",
             Setting::Partitions => "partitions",
             Setting::StartFrom => "start position",

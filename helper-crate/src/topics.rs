@@ -244,7 +244,9 @@ pub fn create_topic(settings: &KafkaSettings, topic: &str, partitions: i32) -> R
     }
     let admin = admin_client(settings, "CreateTopics")?;
     let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let options = AdminOptions::new().operation_timeout(Some(settings.timeout()));
+    let options = AdminOptions::new()
+        .operation_timeout(Some(settings.timeout()))
+        .request_timeout(Some(settings.timeout()));
     let results = futures_executor::block_on(admin.create_topics([&new_topic], &options))
         .map_err(|e| settings.client_error("CreateTopics", e))?;
     for result in results {
@@ -310,7 +312,9 @@ pub fn delete_topic(
         ));
     }
     let admin = admin_client(settings, "DeleteTopics")?;
-    let options = AdminOptions::new().operation_timeout(Some(settings.timeout()));
+    let options = AdminOptions::new()
+        .operation_timeout(Some(settings.timeout()))
+        .request_timeout(Some(settings.timeout()));
     let results = futures_executor::block_on(admin.delete_topics(&[topic], &options))
         .map_err(|e| settings.client_error("DeleteTopics", e))?;
     for result in results {

@@ -360,7 +360,12 @@ mod rfc3339_millis {
         let text = String::deserialize(d)?;
         DateTime::parse_from_rfc3339(&text)
             .map(|t| t.with_timezone(&Utc))
-            .map_err(serde::de::Error::custom)
+            .map_err(|e| {
+                serde::de::Error::custom(format_args!(
+                    "timestamp {text:?} is not an RFC 3339 time like \
+                     2026-11-25T03:06:19.123Z ({e})"
+                ))
+            })
     }
 }
 
@@ -458,6 +463,13 @@ mod tests {
         )
         .unwrap_err()
         .contains("empty city"));
+        let bad_time =
+            Reading::from_json(br#"{"timestamp":"x","city":"X","temperature":1}"#).unwrap_err();
+        assert!(
+            bad_time
+                .starts_with("JSON of the wrong shape: timestamp \"x\" is not an RFC 3339 time"),
+            "{bad_time}"
+        );
     }
 }
 

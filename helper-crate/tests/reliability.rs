@@ -341,7 +341,294 @@ fn consume_ends_within_its_bound_when_the_broker_dies() {
         killed.elapsed()
     );
     assert_eq!(status.code(), Some(1), "{stderr}");
+    // It still says what it read, wrote and asked to commit before the loss.
+    assert!(
+        stderr.contains("asked to commit (the last perhaps not stored)")
+            && stderr.contains("stopped: failed"),
+        "{stderr}"
+    );
     let rows = read_csv_log(&csv).unwrap();
+    assert!(
+        stderr.contains(&format!("holds {} rows", rows.len())),
+        "{stderr}"
+    );
     let distinct: std::collections::HashSet<i64> = rows.iter().map(|r| r.offset).collect();
     assert_eq!(distinct.len(), rows.len(), "no message twice in the CSV");
+}
+
+/// Starts `kafka-lab -b BOOTSTRAP produce ARGS...` in `dir`, its JSON reports
+/// going to `stdout_file`.
+fn spawn_produce(
+    dir: &std::path::Path,
+    bootstrap: &str,
+    args: &[&str],
+    stdout_file: &std::path::Path,
+) -> std::process::Child {
+    Command::new(kafka_lab_bin())
+        .current_dir(dir)
+        .args(["-b", bootstrap, "produce", "--topic", "weather", "--json"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(stdout_file).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Sends `signal` to `child` and waits at most `bound` for it to exit;
+/// returns its exit code, its stderr and how long it took.
+fn signal_and_wait(
+    mut child: std::process::Child,
+    signal: i32,
+    bound: Duration,
+) -> (Option<i32>, String, Duration) {
+    // SAFETY: kill(2) with a pid we spawned and a valid signal number.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+    let sent = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if sent.elapsed() > bound {
+            let _ = child.kill();
+            panic!("still running {bound:?} after signal {signal}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status.code(), stderr, sent.elapsed())
+}
+
+/// `produce` stopped by SIGTERM mid-burst flushes what is in flight and
+/// accounts for every reading: the reports it printed, the count it states and
+/// the topic's messages all agree, and it exits 143. Ctrl-C during a paced run
+/// stops it in its sleep, exit 130.
+#[test]
+fn produce_stops_on_the_first_signal_and_reports_every_delivered_reading() {
+    let broker = TestBroker::start(Engine::Mock, &[("weather", 4)]);
+    let dir = temp_dir("produce-sigterm");
+    let reports = dir.join("reports.jsonl");
+    let child = spawn_produce(
+        &dir,
+        broker.bootstrap(),
+        &["--count", "100000000"],
+        &reports,
+    );
+    let started = Instant::now();
+    while std::fs::metadata(&reports).map_or(0, |m| m.len()) < 100_000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no reports printed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (code, stderr, took) = signal_and_wait(child, libc::SIGTERM, Duration::from_secs(10));
+    eprintln!("stopped {took:?} after SIGTERM: {stderr}");
+    assert_eq!(code, Some(143), "{stderr}");
+    assert!(
+        stderr.contains("stopped by SIGTERM after sending"),
+        "{stderr}"
+    );
+    let delivered: usize = stderr
+        .split(": ")
+        .nth(2)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a delivered count in {stderr}"));
+    let printed = std::fs::read_to_string(&reports).unwrap().lines().count();
+    assert_eq!(printed, delivered, "a report line per delivered reading");
+    let stored: i64 = offsets::watermarks(&broker.settings(), "weather")
+        .unwrap()
+        .iter()
+        .map(|(_, low, high)| high - low)
+        .sum();
+    assert_eq!(stored as usize, delivered, "every stored reading reported");
+
+    let paced = spawn_produce(
+        &dir,
+        broker.bootstrap(),
+        &["--count", "100", "--rate", "0.5"],
+        &dir.join("paced.jsonl"),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let (code, stderr, took) = signal_and_wait(paced, libc::SIGINT, Duration::from_secs(10));
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(
+        took < Duration::from_secs(1),
+        "the sleep noticed Ctrl-C: {took:?}"
+    );
+    assert!(
+        stderr.contains("stopped by Ctrl-C (SIGINT) after sending 1 of 100 readings: 1 delivered"),
+        "{stderr}"
+    );
+}
+
+/// A value the consumer cannot fetch (5 MB, with the client's fetch sizes at
+/// 1 MB and its largest response at 2 MB) stops its partition: `consume`
+/// names the topic, partition and offset with the settings to raise, exits 1,
+/// and still writes and commits what came before it.
+#[test]
+fn a_stuck_partition_is_named_with_its_offset() {
+    let broker = TestBroker::start(Engine::Tansu, &[("weather", 1)]);
+    broker.produce("weather", 5, 3);
+    let mut large = broker.settings();
+    large.set("message.max.bytes", "10000000");
+    produce_raw(&large, "weather", &[Some(&vec![b'x'; 5_000_000])]);
+    broker.produce("weather", 6, 3);
+    let dir = temp_dir("stuck");
+    let group = fresh_group_id("stuck");
+    let started = Instant::now();
+    let stderr = common::kafka_lab_fails(
+        &dir,
+        broker.bootstrap(),
+        &[
+            "-X",
+            "fetch.max.bytes=1000000",
+            "-X",
+            "max.partition.fetch.bytes=1000000",
+            "-X",
+            "receive.message.max.bytes=2000000",
+            "consume",
+            "--group",
+            &group,
+            "--timeout-ms",
+            "8000",
+        ],
+        1,
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(stderr.contains("stuck at weather[0] offset 3"), "{stderr}");
+    assert!(stderr.contains("fetch.max.bytes"), "{stderr}");
+    assert!(
+        stderr.contains("committed weather[0]=3, stopped: timeout"),
+        "{stderr}"
+    );
+    assert_eq!(read_csv_log(dir.join("kafka_log.csv")).unwrap().len(), 3);
+}
+
+/// A member that holds the only partition is frozen (SIGSTOP: alive to the
+/// broker until its session times out, as a crashed one is on an engine that
+/// never removes it). Another member of the group, with messages waiting,
+/// is given nothing: `consume` ends by timeout with exit 1 and says why, and
+/// so does the library's `poll_batch`, instead of an empty read that looks fine.
+#[test]
+fn a_member_given_no_partition_while_messages_wait_fails_loudly() {
+    let broker = TestBroker::start(Engine::Tansu, &[("weather", 1)]);
+    broker.produce("weather", 7, 1);
+    let dir = temp_dir("not-assigned");
+    let group = fresh_group_id("frozen");
+    let csv = dir.join("holder.csv");
+    let mut holder = Command::new(kafka_lab_bin())
+        .current_dir(&dir)
+        .args(["-b", broker.bootstrap(), "-X", "session.timeout.ms=60000"])
+        .args(["consume", "--group", &group, "--follow", "--timeout-ms"])
+        .args(["120000", "--csv", csv.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_rows(&csv, 1);
+    // The row is written before its offset is committed: wait for the commit.
+    let started = Instant::now();
+    while offsets::committed_offsets(&broker.settings(), &group, "weather").unwrap()
+        != vec![(0, Some(1))]
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "no commit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: kill(2) with a pid we spawned and a valid signal number.
+    unsafe {
+        libc::kill(holder.id() as i32, libc::SIGSTOP);
+    }
+    broker.produce("weather", 8, 10);
+
+    let stderr = common::kafka_lab_fails(
+        &dir,
+        broker.bootstrap(),
+        &[
+            "consume",
+            "--group",
+            &group,
+            "--no-csv",
+            "--timeout-ms",
+            "6000",
+        ],
+        1,
+    );
+    let mut options = kafka_lab::consume::ConsumeOptions::new("weather").group(group.as_str());
+    options.timeout = Duration::from_secs(6);
+    let polled = kafka_lab::consume::WeatherConsumer::new(&broker.settings(), options)
+        .and_then(|mut consumer| consumer.poll_batch(100, Duration::from_secs(6)));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(
+        stderr.contains(&format!(
+            "no partition of 'weather' was assigned to this member of group '{group}'"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("10 unread message(s)"), "{stderr}");
+    assert!(stderr.contains("group.instance.id"), "{stderr}");
+    match polled {
+        Err(kafka_lab::Error::NotAssigned { unread: 10, .. }) => {}
+        other => panic!("poll_batch: {other:?}"),
+    }
+}
+
+/// A `-F` file that cannot be read (missing, not UTF-8, a folder) is a setting
+/// to fix: exit 2 at once, with the flag named. The mock engine, like tansu,
+/// warns when it is to listen beyond loopback.
+#[test]
+fn unreadable_properties_files_exit_2_and_the_mock_warns_beyond_loopback() {
+    let dir = temp_dir("properties-files");
+    std::fs::write(dir.join("latin1.properties"), b"client.id=caf\xe9\n").unwrap();
+    for file in ["missing.properties", "latin1.properties", "."] {
+        let stderr =
+            common::kafka_lab_fails(&dir, "127.0.0.1:9", &["-F", file, "topics", "list"], 2);
+        assert!(
+            stderr.contains("cannot read the properties file"),
+            "{file}: {stderr}"
+        );
+        assert!(
+            stderr.contains("hint: set the properties file with -F"),
+            "{stderr}"
+        );
+    }
+
+    let port = kafka_lab::broker::free_loopback_port().unwrap();
+    let mut mock = Command::new(kafka_lab_bin())
+        .args([
+            "broker",
+            "--engine",
+            "mock",
+            "--topic",
+            "weather:1",
+            "--listen",
+        ])
+        .arg(format!("0.0.0.0:{port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first_line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(mock.stderr.take().unwrap()),
+        &mut first_line,
+    )
+    .unwrap();
+    let _ = mock.kill();
+    let _ = mock.wait();
+    assert!(
+        first_line.starts_with("warning: the embedded broker will listen on 0.0.0.0"),
+        "{first_line}"
+    );
 }

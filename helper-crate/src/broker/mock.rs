@@ -24,6 +24,7 @@ impl MockBroker {
     /// Creates a one-broker mock cluster and the topics, and makes it advertise
     /// `listen` (which [`MockBroker::serve`] then forwards to it).
     pub fn new(listen: SocketAddr, topics: &[(String, i32)]) -> Result<MockBroker> {
+        super::warn_if_not_loopback(listen);
         let client: BaseProducer = ClientConfig::new()
             .set("test.mock.num.brokers", "1")
             .create()

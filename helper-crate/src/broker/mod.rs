@@ -34,7 +34,7 @@ pub use config::{default_data_dir, BrokerArgs, BrokerConfig, Engine, TopicSpec};
 pub use mock::MockBroker;
 pub use process::EmbeddedBroker;
 
-use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -123,6 +123,18 @@ pub fn is_reachable(bootstrap: &str, timeout: Duration) -> bool {
             })
             .unwrap_or(false)
     })
+}
+
+/// Warns on stderr when an embedded broker (either engine) is to listen beyond
+/// this machine: it has no authentication, so anyone who can reach the address
+/// can read and write every topic.
+pub(crate) fn warn_if_not_loopback(listen: SocketAddr) {
+    if !listen.ip().is_loopback() {
+        eprintln!(
+            "warning: the embedded broker will listen on {listen}, which is not a loopback \
+             address and has no authentication"
+        );
+    }
 }
 
 /// A loopback port nobody listens on right now.

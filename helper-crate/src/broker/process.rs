@@ -23,13 +23,7 @@ pub struct EmbeddedBroker {
 impl EmbeddedBroker {
     /// Starts the engine on `config.listen` and waits until it answers.
     pub fn start(config: BrokerConfig) -> Result<EmbeddedBroker> {
-        if !config.listen.ip().is_loopback() {
-            eprintln!(
-                "warning: the embedded broker will listen on {}, which is not a loopback address \
-                 and has no authentication",
-                config.listen
-            );
-        }
+        super::warn_if_not_loopback(config.listen);
         if TcpListener::bind(config.listen).is_err() {
             return Err(Error::Broker(format!(
                 "{} is already in use. Is a broker running there? Try `kafka-lab topics list -b {}`, \

@@ -9,6 +9,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use super::options::{ConsumeOptions, StartFrom};
 use super::poll::PollLimits;
 use super::report::{ConsumeReport, PartitionPosition, StopReason};
+use super::stall::{StallWatch, STALL_AFTER};
 use crate::client::{ConsumerBuilder, GroupEvent, KafkaConsumer};
 use crate::config::KafkaSettings;
 use crate::csv_log::CsvLog;
@@ -69,6 +70,8 @@ pub struct WeatherConsumer {
     options: ConsumeOptions,
     partitions: Vec<i32>,
     dead_letters: Option<RawProducer>,
+    /// What the last run that failed had done before it failed.
+    unfinished: Option<ConsumeReport>,
 }
 
 impl WeatherConsumer {
@@ -123,6 +126,7 @@ impl WeatherConsumer {
             options,
             partitions,
             dead_letters,
+            unfinished: None,
         })
     }
 
@@ -154,9 +158,25 @@ impl WeatherConsumer {
     /// Polling again at the end returns at once when nothing new has come, and
     /// the new messages when some have (as re-running a notebook's poll cell
     /// after producing more expects).
+    ///
+    /// A poll that waits the whole timeout and finds nothing, while messages
+    /// wait that this consumer cannot get, fails: [`Error::StuckPartition`] or
+    /// [`Error::NotAssigned`] (see [`super::stall`]).
     pub fn poll_batch(&mut self, max: usize, timeout: Duration) -> Result<Batch> {
         self.client.forget_passed_ends()?;
-        self.poll_round(max, timeout)
+        let started = Instant::now();
+        let mut stall = StallWatch::default();
+        stall.record(started, &self.assignment(), std::iter::empty());
+        let batch = self.poll_round(max, timeout)?;
+        stall.record(
+            Instant::now(),
+            &self.assignment(),
+            batch.next_offsets.keys().copied(),
+        );
+        if batch.message_count() == 0 && !batch.reached_end {
+            self.check_timeout_end(&stall, started.elapsed())?;
+        }
+        Ok(batch)
     }
 
     /// One poll round, trusting what the client knows of the partitions' ends.
@@ -220,19 +240,55 @@ impl WeatherConsumer {
     /// returns has its last offsets stored. A crash in between re-reads at most
     /// the batches since the last stored commit, and the CSV log skips the rows
     /// it already has.
+    ///
+    /// A read that ends by timeout while messages wait that it cannot get fails
+    /// ([`Error::StuckPartition`], [`Error::NotAssigned`]), after its commit.
+    /// A read that fails keeps what it had done for
+    /// [`WeatherConsumer::take_unfinished`].
     pub fn run(
         &mut self,
-        mut csv: Option<&mut CsvLog>,
+        csv: Option<&mut CsvLog>,
         on_batch: &mut dyn FnMut(&[ConsumedRecord]),
     ) -> Result<ConsumeReport> {
-        let deadline = Instant::now() + self.options.timeout;
-        self.client.forget_ends();
         let mut report = ConsumeReport {
             topic: self.options.topic.clone(),
             group: self.options.group.clone(),
             from: Some(self.options.from),
             ..ConsumeReport::default()
         };
+        match self.run_into(&mut report, csv, on_batch) {
+            Ok(()) => Ok(report),
+            Err(error) => {
+                // A read that ended by timeout and then found messages it could
+                // not get did commit; any other error cut the read short.
+                if !matches!(
+                    error,
+                    Error::StuckPartition { .. } | Error::NotAssigned { .. }
+                ) {
+                    report.stopped = StopReason::Failed;
+                }
+                self.unfinished = Some(report);
+                Err(error)
+            }
+        }
+    }
+
+    /// What the last run that failed had read, written and committed before
+    /// it failed: the summary its user is still owed.
+    pub fn take_unfinished(&mut self) -> Option<ConsumeReport> {
+        self.unfinished.take()
+    }
+
+    fn run_into(
+        &mut self,
+        report: &mut ConsumeReport,
+        mut csv: Option<&mut CsvLog>,
+        on_batch: &mut dyn FnMut(&[ConsumedRecord]),
+    ) -> Result<()> {
+        let started = Instant::now();
+        let deadline = started + self.options.timeout;
+        self.client.forget_ends();
+        let mut stall = StallWatch::default();
         loop {
             let read = report.read + report.poison.len();
             let remaining_time = deadline.saturating_duration_since(Instant::now());
@@ -251,6 +307,11 @@ impl WeatherConsumer {
             let want = (self.options.max_messages - read).min(self.options.batch_size);
             // Rounds of at most a second, so a Ctrl-C is noticed soon.
             let mut batch = self.poll_round(want, remaining_time.min(Duration::from_secs(1)))?;
+            stall.record(
+                Instant::now(),
+                &self.assignment(),
+                batch.next_offsets.keys().copied(),
+            );
             report.dead_lettered += self.dead_letter(&mut batch.poison)?;
             on_batch(&batch.records);
             if let Some(csv) = csv.as_deref_mut() {
@@ -275,7 +336,108 @@ impl WeatherConsumer {
         self.commit_held(&report.committed)?;
         report.events = self.take_events();
         report.positions = self.positions()?;
-        Ok(report)
+        if report.stopped == StopReason::Timeout {
+            self.check_timeout_end(&stall, started.elapsed())?;
+        }
+        Ok(())
+    }
+
+    /// After a read that ended by timeout: fails if a held partition has
+    /// messages past this consumer's position but gave none for
+    /// [`STALL_AFTER`] ([`Error::StuckPartition`]), or if this group member
+    /// waited at least that long and holds no partition while its group has
+    /// unread messages ([`Error::NotAssigned`]).
+    fn check_timeout_end(&self, stall: &StallWatch, waited: Duration) -> Result<()> {
+        let held = self.assignment();
+        if held.is_empty() {
+            return match (&self.options.group, self.options.subscribes()) {
+                // A shorter wait may just have ended before the join did.
+                (Some(group), true) if waited >= STALL_AFTER => {
+                    let unread = self.unread_for_group()?;
+                    if unread == 0 {
+                        return Ok(());
+                    }
+                    Err(Error::NotAssigned {
+                        topic: self.options.topic.clone(),
+                        group: group.clone(),
+                        partitions: self.partitions.len(),
+                        unread,
+                        waited,
+                    })
+                }
+                _ => Ok(()),
+            };
+        }
+        let idle = stall.idle(Instant::now());
+        if idle.is_empty() {
+            return Ok(());
+        }
+        let settings = self.client.settings();
+        let reading = self
+            .client
+            .inner()
+            .position()
+            .map_err(|e| settings.client_error("reading the consumer's position", e))?;
+        let positions = self.positions()?;
+        for (partition, idle) in idle {
+            let read_to = match reading.find_partition(&self.options.topic, partition) {
+                Some(element) => match element.offset() {
+                    Offset::Offset(offset) => Some(offset),
+                    _ => None,
+                },
+                None => None,
+            };
+            let Some(at) = positions.iter().find(|p| p.partition == partition) else {
+                continue;
+            };
+            // Nothing read yet: it starts where the group left off, or at the
+            // log start when it reads from the earliest.
+            let offset = match read_to.or(at.committed) {
+                Some(offset) => offset,
+                None if self.options.from == StartFrom::Earliest => {
+                    self.low_watermark(partition)?
+                }
+                None => continue,
+            };
+            if offset < at.high {
+                return Err(Error::StuckPartition {
+                    topic: self.options.topic.clone(),
+                    partition,
+                    offset,
+                    high: at.high,
+                    idle,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Messages past the group's committed offsets in every partition of the
+    /// topic; a partition without a commit counts whole when the group starts
+    /// at the earliest, and not at all when it starts at the latest.
+    fn unread_for_group(&self) -> Result<i64> {
+        let mut unread = 0;
+        for at in self.positions()? {
+            let start = match at.committed {
+                Some(committed) => committed,
+                None if self.options.from == StartFrom::Earliest => {
+                    self.low_watermark(at.partition)?
+                }
+                None => at.high,
+            };
+            unread += (at.high - start).max(0);
+        }
+        Ok(unread)
+    }
+
+    /// The partition's low watermark (the oldest offset still stored), asked of the broker.
+    fn low_watermark(&self, partition: i32) -> Result<i64> {
+        let settings = self.client.settings();
+        self.client
+            .inner()
+            .fetch_watermarks(&self.options.topic, partition, settings.timeout())
+            .map(|(low, _)| low)
+            .map_err(|e| settings.client_error("reading watermarks", e))
     }
 
     /// Commits, and waits for, the offsets of the partitions still held: the

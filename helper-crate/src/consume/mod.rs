@@ -36,12 +36,15 @@
 //!
 //! The module's parts: [`options`] (what to read), [`poll`] (the one poll loop,
 //! shared by every reader in the crate), [`consumer`] (batches written, then
-//! committed) and [`report`] (what a read did).
+//! committed), [`report`] (what a read did) and [`stall`] (a read that ends by
+//! timeout with messages it could not get: a stuck partition, or a member the
+//! group gave nothing).
 
 pub mod consumer;
 pub mod options;
 pub mod poll;
 pub mod report;
+pub mod stall;
 
 use std::path::Path;
 

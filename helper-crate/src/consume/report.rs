@@ -22,6 +22,9 @@ pub enum StopReason {
     Timeout,
     /// Ctrl-C or SIGTERM: the current batch was finished and committed first.
     Interrupted,
+    /// An error ended the read (the broker went away, a commit failed): the
+    /// commits listed were asked for, the last ones perhaps not stored.
+    Failed,
 }
 
 impl StopReason {
@@ -32,6 +35,7 @@ impl StopReason {
             StopReason::EndOfPartitions => "end of partitions",
             StopReason::Timeout => "timeout",
             StopReason::Interrupted => "interrupted",
+            StopReason::Failed => "failed",
         }
     }
 }
@@ -98,12 +102,17 @@ impl ConsumeReport {
             .collect();
         format!(
             "read {} reading(s), skipped {} poison pill(s) ({} dead-lettered), wrote {} new CSV row(s) \
-             ({} already there), committed {}, stopped: {}",
+             ({} already there), {} {}, stopped: {}",
             self.read,
             self.poison.len(),
             self.dead_lettered,
             self.csv_written,
             self.csv_already_present,
+            if self.stopped == StopReason::Failed {
+                "asked to commit (the last perhaps not stored)"
+            } else {
+                "committed"
+            },
             if committed.is_empty() {
                 "nothing".to_string()
             } else {

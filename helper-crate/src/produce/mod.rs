@@ -247,6 +247,10 @@ pub fn produce_readings(
 /// second when a rate is given; each report is handed to `on_report` as it
 /// arrives, so a long run holds none of them. Returns how many were delivered,
 /// or [`Error::Delivery`] naming those that were not.
+///
+/// A stop asked for with Ctrl-C or SIGTERM ([`crate::shutdown`]) ends the sends:
+/// what is in flight is flushed (within the timeout), its reports are handed to
+/// `on_report`, and the result is [`Error::Interrupted`] with the counts.
 pub fn stream_weather(
     settings: &KafkaSettings,
     topic: &str,
@@ -273,15 +277,17 @@ pub fn stream_weather(
         Some(_) => generator.real_time(),
         None => generator.simulate_time(count),
     }
-    for index in 0..count {
+    let mut sent = 0;
+    while sent < count && !crate::shutdown::requested() {
         if let Some(interval) = interval {
-            let due = started + interval.mul_f64(index as f64);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
+            let due = started + interval.mul_f64(sent as f64);
+            if !sleep_until_or_stop(due) {
+                break;
             }
         }
         producer.send_owned(generator.next_reading())?;
-        if (index + 1).is_multiple_of(SERVE_REPORTS_EVERY) || interval.is_some() {
+        sent += 1;
+        if sent.is_multiple_of(SERVE_REPORTS_EVERY) || interval.is_some() {
             producer.take_reports().into_iter().for_each(&mut file);
         }
     }
@@ -296,6 +302,15 @@ pub fn stream_weather(
             settings.timeout() + Duration::from_secs(1)
         ));
     }
+    if let (true, Some(signal)) = (sent < count, crate::shutdown::signal()) {
+        return Err(Error::Interrupted {
+            signal,
+            total: count,
+            sent,
+            delivered,
+            undelivered,
+        });
+    }
     if undelivered.is_empty() {
         Ok(delivered)
     } else {
@@ -304,6 +319,19 @@ pub fn stream_weather(
             undelivered,
         })
     }
+}
+
+/// Sleeps until `due`, in short naps so that a stop is noticed within 50 ms;
+/// false if a stop was asked for first.
+fn sleep_until_or_stop(due: Instant) -> bool {
+    const NAP: Duration = Duration::from_millis(50);
+    while let Some(wait) = due.checked_duration_since(Instant::now()) {
+        if crate::shutdown::requested() {
+            return false;
+        }
+        std::thread::sleep(wait.min(NAP));
+    }
+    !crate::shutdown::requested()
 }
 
 /// The fastest and slowest rates a producer paces (readings per second): beyond

@@ -256,6 +256,7 @@ pub struct LabArgs {
 pub fn flag(setting: Setting) -> &'static str {
     match setting {
         Setting::Connection => "-b, -X or -F",
+        Setting::PropertiesFile => "-F (or KAFKA_LAB_CONFIG)",
         Setting::Topic => "--topic",
         Setting::Partitions => "--partition / --partitions",
         Setting::StartFrom => "--from (or --reset-to)",

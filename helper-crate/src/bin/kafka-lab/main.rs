@@ -2,7 +2,8 @@
 //! library: [`args`] parses, `main` dispatches to one module per command in
 //! `cmd/`, and each of those calls the library and prints.
 //!
-//! Exit codes: 0 success, 1 runtime failure (broker, timeout), 2 bad usage or config.
+//! Exit codes: 0 success, 1 runtime failure (broker, timeout), 2 bad usage or config,
+//! 130/143 for a `produce` that Ctrl-C/SIGTERM stopped before its count.
 
 mod args;
 mod cmd;
@@ -39,7 +40,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// Prints an error, each undelivered reading, and the flag to fix a setting.
 fn report(error: &anyhow::Error) {
     let library_error = error.downcast_ref::<kafka_lab::Error>();
-    if let Some(kafka_lab::Error::Delivery { undelivered, .. }) = library_error {
+    if let Some(
+        kafka_lab::Error::Delivery { undelivered, .. }
+        | kafka_lab::Error::Interrupted { undelivered, .. },
+    ) = library_error
+    {
         for reading in undelivered {
             eprintln!("not delivered: {reading}");
         }

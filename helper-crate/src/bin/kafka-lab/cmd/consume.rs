@@ -34,12 +34,32 @@ pub fn run(settings: &KafkaSettings, args: &ConsumeArgs) -> anyhow::Result<()> {
         records.iter().for_each(|record| rows.print(record));
         rows.flush();
     };
-    let report = consumer
-        .run(csv.as_mut(), &mut print_batch)
-        .context("consuming")?;
+    let result = consumer.run(csv.as_mut(), &mut print_batch);
     rows.finish()
         .context("writing the readings to standard output")?;
-    for event in consumer.take_events().iter().chain(&report.events) {
+    // A read that failed still says what it read, wrote and committed first.
+    let (report, error) = match result {
+        Ok(report) => (Some(report), None),
+        Err(error) => (consumer.take_unfinished(), Some(error)),
+    };
+    for event in consumer.take_events() {
+        eprintln!("group event: {event}");
+    }
+    if let Some(report) = &report {
+        print_report(report);
+    }
+    if let Some(csv) = &csv {
+        eprintln!("{} now holds {} rows", csv.path().display(), csv.len());
+    }
+    match error {
+        Some(error) => Err(anyhow::Error::new(error).context("consuming")),
+        None => Ok(()),
+    }
+}
+
+/// The run's group events, poison pills and summary, on stderr.
+fn print_report(report: &consume::ConsumeReport) {
+    for event in &report.events {
         eprintln!("group event: {event}");
     }
     for pill in &report.poison {
@@ -49,10 +69,6 @@ pub fn run(settings: &KafkaSettings, args: &ConsumeArgs) -> anyhow::Result<()> {
         );
     }
     eprintln!("{}", report.summary());
-    if let Some(csv) = &csv {
-        eprintln!("{} now holds {} rows", csv.path().display(), csv.len());
-    }
-    Ok(())
 }
 
 /// The read the flags ask for.

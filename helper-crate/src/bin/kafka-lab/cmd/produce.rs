@@ -2,12 +2,15 @@
 
 use kafka_lab::config::KafkaSettings;
 use kafka_lab::produce::{self, DELIVERY_COLUMNS};
+use kafka_lab::shutdown;
 use kafka_lab::weather::WeatherGenerator;
 
 use super::RowPrinter;
 use crate::args::ProduceArgs;
 
 pub fn run(settings: &KafkaSettings, args: &ProduceArgs) -> anyhow::Result<()> {
+    // Ctrl-C or SIGTERM: stop sending, flush what is in flight, report it all.
+    shutdown::install();
     let mut generator = WeatherGenerator::for_cities(&args.cities, args.seed)?;
     let mut rows = RowPrinter::new(&DELIVERY_COLUMNS, args.json);
     let result = produce::stream_weather(
