@@ -152,10 +152,10 @@ pub enum Error {
     #[error(
         "no partition of '{topic}' was assigned to this member of group '{group}' in {}s, though \
          the group has {unread} unread message(s): the group's other members hold all \
-         {partitions} partition(s), alive ones or dead ones the broker has not removed yet (or \
-         the join had not finished). Wait for their session timeout (session.timeout.ms), give \
-         each consumer a group.instance.id so a restart takes its place back, use another \
-         group, or wait longer",
+         {partitions} partition(s), alive ones or dead ones the broker has not removed yet, or \
+         the join had not finished (a first join takes 2-3 s on tansu). Wait for their session \
+         timeout (session.timeout.ms), give each consumer a group.instance.id so a restart takes \
+         its place back, use another group, or allow a longer timeout",
         waited.as_secs()
     )]
     NotAssigned {

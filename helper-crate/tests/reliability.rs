@@ -563,6 +563,21 @@ fn a_member_given_no_partition_while_messages_wait_fails_loudly() {
         ],
         1,
     );
+    // However short the read: it still says why it read nothing.
+    let short = common::kafka_lab_fails(
+        &dir,
+        broker.bootstrap(),
+        &[
+            "consume",
+            "--group",
+            &group,
+            "--no-csv",
+            "--timeout-ms",
+            "1000",
+        ],
+        1,
+    );
+    assert!(short.contains("the join had not finished"), "{short}");
     let mut options = kafka_lab::consume::ConsumeOptions::new("weather").group(group.as_str());
     options.timeout = Duration::from_secs(6);
     let polled = kafka_lab::consume::WeatherConsumer::new(&broker.settings(), options)

@@ -173,8 +173,9 @@ impl WeatherConsumer {
             &self.assignment(),
             batch.next_offsets.keys().copied(),
         );
+        // One poll of a loop: a member still joining is not yet an error.
         if batch.message_count() == 0 && !batch.reached_end {
-            self.check_timeout_end(&stall, started.elapsed())?;
+            self.check_timeout_end(&stall, started.elapsed(), STALL_AFTER)?;
         }
         Ok(batch)
     }
@@ -336,8 +337,10 @@ impl WeatherConsumer {
         self.commit_held(&report.committed)?;
         report.events = self.take_events();
         report.positions = self.positions()?;
+        // A whole read: ending without a partition while messages wait is an
+        // error however short it was (the error says a join may need longer).
         if report.stopped == StopReason::Timeout {
-            self.check_timeout_end(&stall, started.elapsed())?;
+            self.check_timeout_end(&stall, started.elapsed(), Duration::ZERO)?;
         }
         Ok(())
     }
@@ -345,14 +348,18 @@ impl WeatherConsumer {
     /// After a read that ended by timeout: fails if a held partition has
     /// messages past this consumer's position but gave none for
     /// [`STALL_AFTER`] ([`Error::StuckPartition`]), or if this group member
-    /// waited at least that long and holds no partition while its group has
-    /// unread messages ([`Error::NotAssigned`]).
-    fn check_timeout_end(&self, stall: &StallWatch, waited: Duration) -> Result<()> {
+    /// waited at least `unassigned_after` and holds no partition while its
+    /// group has unread messages ([`Error::NotAssigned`]).
+    fn check_timeout_end(
+        &self,
+        stall: &StallWatch,
+        waited: Duration,
+        unassigned_after: Duration,
+    ) -> Result<()> {
         let held = self.assignment();
         if held.is_empty() {
             return match (&self.options.group, self.options.subscribes()) {
-                // A shorter wait may just have ended before the join did.
-                (Some(group), true) if waited >= STALL_AFTER => {
+                (Some(group), true) if waited >= unassigned_after => {
                     let unread = self.unread_for_group()?;
                     if unread == 0 {
                         return Ok(());
