@@ -282,8 +282,9 @@ pub fn ensure_topic(
 /// Cluster ids of engines on which deleting one topic deletes them all: tansu
 /// 0.6 (and nisshi 0.7.0-pre.2) answer one DeleteTopics by emptying their
 /// topic, record and committed-offset tables (measured with this crate and with
-/// confluent-kafka's `delete_topics`). `tansu_cluster` is tansu's own default id.
-pub const ENGINES_THAT_WIPE_ON_DELETE: &[&str] = &["tansu_cluster"];
+/// confluent-kafka's `delete_topics`). `tansu_cluster` and `nisshi_cluster` are
+/// their own default ids.
+pub const ENGINES_THAT_WIPE_ON_DELETE: &[&str] = &["tansu_cluster", "nisshi_cluster"];
 
 /// Whether deleting a topic would wipe the whole broker there (see
 /// [`ENGINES_THAT_WIPE_ON_DELETE`]).

@@ -495,12 +495,12 @@ fn a_stuck_partition_is_named_with_its_offset() {
             "--group",
             &group,
             "--timeout-ms",
-            "8000",
+            "15000",
         ],
         1,
     );
     assert!(
-        started.elapsed() < Duration::from_secs(20),
+        started.elapsed() < Duration::from_secs(30),
         "{:?}",
         started.elapsed()
     );
@@ -514,8 +514,9 @@ fn a_stuck_partition_is_named_with_its_offset() {
 }
 
 /// A member that holds the only partition is frozen (SIGSTOP: alive to the
-/// broker until its session times out, as a crashed one is on an engine that
-/// never removes it). Another member of the group, with messages waiting,
+/// broker until its 30 s session times out, as a crashed one is on an engine
+/// that never removes it; nisshi 0.7.0-pre.2 takes half the session timeout
+/// to let it join). Another member of the group, with messages waiting,
 /// is given nothing: `consume` ends by timeout with exit 1 and says why, and
 /// so does the library's `poll_batch`, instead of an empty read that looks fine.
 #[test]
@@ -527,7 +528,7 @@ fn a_member_given_no_partition_while_messages_wait_fails_loudly() {
     let csv = dir.join("holder.csv");
     let mut holder = Command::new(kafka_lab_bin())
         .current_dir(&dir)
-        .args(["-b", broker.bootstrap(), "-X", "session.timeout.ms=60000"])
+        .args(["-b", broker.bootstrap(), "-X", "session.timeout.ms=30000"])
         .args(["consume", "--group", &group, "--follow", "--timeout-ms"])
         .args(["120000", "--csv", csv.to_str().unwrap()])
         .stdin(Stdio::null())
