@@ -203,6 +203,8 @@ pub trait StreamedRow {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamedTable {
     columns: Vec<Column>,
+    /// The cell being rendered: one buffer for every cell of every row.
+    cell: String,
 }
 
 impl StreamedTable {
@@ -210,6 +212,7 @@ impl StreamedTable {
     pub fn new(columns: &[Column]) -> Self {
         StreamedTable {
             columns: columns.to_vec(),
+            cell: String::with_capacity(64),
         }
     }
 
@@ -219,41 +222,42 @@ impl StreamedTable {
         self.row(&names)
     }
 
-    /// Writes one row to `out`, each cell padded in place: the cells are
-    /// rendered into one reused buffer and the padding copied from a run of
-    /// spaces (a long run prints hundreds of thousands of rows).
+    /// Writes one row to `out` (a buffered writer), each cell padded in place:
+    /// the cells are rendered into one reused buffer and the padding copied
+    /// from a run of spaces (a long run prints hundreds of thousands of rows).
     pub fn write_row(
-        &self,
+        &mut self,
         out: &mut dyn std::io::Write,
         cells: &[&dyn std::fmt::Display],
     ) -> std::io::Result<()> {
         const SPACES: &str = "                                                                ";
-        let mut line = String::with_capacity(128);
-        let mut cell_text = String::with_capacity(32);
+        let last = self.columns.len().saturating_sub(1);
         for (i, column) in self.columns.iter().enumerate() {
             let Some(cell) = cells.get(i) else { break };
             if i > 0 {
-                line.push_str("  ");
+                out.write_all(b"  ")?;
             }
-            cell_text.clear();
-            let _ = write!(cell_text, "{cell}");
-            if let Cow::Owned(escaped) = terminal_safe(&cell_text) {
-                cell_text = escaped;
-            }
-            let pad = column.width.saturating_sub(cell_text.chars().count());
-            let padding = &SPACES[..pad.min(SPACES.len())];
-            if column.right {
-                line.push_str(padding);
-                line.push_str(&cell_text);
+            self.cell.clear();
+            let _ = write!(self.cell, "{cell}");
+            let text = terminal_safe(&self.cell);
+            let width = if text.is_ascii() {
+                text.len()
             } else {
-                line.push_str(&cell_text);
-                if i + 1 < self.columns.len() {
-                    line.push_str(padding);
+                text.chars().count()
+            };
+            let pad = column.width.saturating_sub(width);
+            let padding = &SPACES.as_bytes()[..pad.min(SPACES.len())];
+            if column.right {
+                out.write_all(padding)?;
+                out.write_all(text.as_bytes())?;
+            } else {
+                out.write_all(text.as_bytes())?;
+                if i < last {
+                    out.write_all(padding)?;
                 }
             }
         }
-        line.push('\n');
-        out.write_all(line.as_bytes())
+        out.write_all(b"\n")
     }
 
     /// One row; missing cells are blank.
@@ -278,7 +282,8 @@ impl StreamedTable {
 /// topic is anyone's bytes, and printed raw an escape sequence could clear the
 /// terminal or retitle its window. Text without any is returned as it is.
 pub fn terminal_safe(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    // Printable ASCII, the usual case, is checked a byte at a time.
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) || !text.chars().any(char::is_control) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -329,7 +334,7 @@ mod tests {
             width: 8,
             right: false,
         }];
-        let table = StreamedTable::new(&columns);
+        let mut table = StreamedTable::new(&columns);
         let mut out = Vec::new();
         table.write_row(&mut out, &[&hostile]).unwrap();
         let line = String::from_utf8(out).unwrap();
@@ -360,7 +365,7 @@ mod tests {
 
     #[test]
     fn streamed_rows_keep_their_columns() {
-        let table = StreamedTable::new(&[
+        let mut table = StreamedTable::new(&[
             Column {
                 name: "city",
                 width: 8,

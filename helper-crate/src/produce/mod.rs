@@ -209,6 +209,18 @@ impl WeatherProducer {
     }
 }
 
+impl Delivery {
+    /// Takes where `written` landed, and its reading (the topic stays): how a
+    /// long run reuses one delivery for every report.
+    fn fill(&mut self, written: Written<Reading>) {
+        self.partition = written.partition;
+        self.offset = written.offset;
+        self.timestamp_ms = written.timestamp.to_millis();
+        self.timestamp_type = written.timestamp.into();
+        self.reading = written.sent;
+    }
+}
+
 /// A report of a reading, as a [`Delivery`] or the reading and its error, with
 /// its place in the order of sends.
 fn delivery(
@@ -257,18 +269,38 @@ pub fn stream_weather(
     generator: &mut WeatherGenerator,
     count: usize,
     rate: Option<f64>,
-    on_report: &mut dyn FnMut(usize, &std::result::Result<Delivery, String>),
+    on_report: &mut dyn FnMut(usize, std::result::Result<&Delivery, &str>),
 ) -> Result<usize> {
     let interval = rate.map(send_interval).transpose()?;
     let mut producer = WeatherProducer::new(settings, topic)?;
     let started = Instant::now();
     let mut delivered = 0;
     let mut undelivered = Vec::new();
-    let mut file = |(sequence, report): (usize, std::result::Result<Delivery, String>)| {
-        on_report(sequence, &report);
-        match report {
-            Ok(_) => delivered += 1,
-            Err(error) => undelivered.push(error),
+    // One delivery, filled in for each report in turn: a long run makes no
+    // allocation per report for what every report shares (the topic).
+    let mut current = Delivery {
+        topic: topic.to_string(),
+        partition: 0,
+        offset: 0,
+        timestamp_ms: None,
+        timestamp_type: TimestampType::NotAvailable,
+        reading: Reading {
+            timestamp: chrono::DateTime::UNIX_EPOCH,
+            city: String::new(),
+            temperature: 0.0,
+        },
+    };
+    let mut file = |report: Report<Reading>| match report {
+        Ok(written) => {
+            let sequence = written.sequence;
+            current.fill(written);
+            on_report(sequence, Ok(&current));
+            delivered += 1;
+        }
+        Err(failed) => {
+            let error = format!("{} ({})", failed.sent, failed.error);
+            on_report(failed.sequence, Err(&error));
+            undelivered.push(error);
         }
     };
     // Paced sends are stamped when sent; a burst in simulated time (one reading
@@ -288,14 +320,16 @@ pub fn stream_weather(
         producer.send_owned(generator.next_reading())?;
         sent += 1;
         if sent.is_multiple_of(SERVE_REPORTS_EVERY) || interval.is_some() {
-            producer.take_reports().into_iter().for_each(&mut file);
+            producer
+                .producer
+                .take_reports()
+                .into_iter()
+                .for_each(&mut file);
         }
     }
     generator.real_time();
     let (reports, missing) = producer.producer.flush();
-    for report in reports {
-        file(delivery(topic, report));
-    }
+    reports.into_iter().for_each(&mut file);
     if missing > 0 {
         undelivered.push(format!(
             "{missing} reading(s) without a delivery report within {:?}",

@@ -59,8 +59,8 @@ impl RowPrinter {
 
     /// Prints one row.
     pub fn print<T: Serialize + StreamedRow>(&mut self, row: &T) {
-        let table = self.table.take();
-        self.write(|out| match &table {
+        let mut table = self.table.take();
+        self.write(|out| match &mut table {
             Some(table) => row.with_cells(|cells| table.write_row(out, cells)),
             None => {
                 serde_json::to_writer(&mut *out, row)?;
