@@ -186,11 +186,16 @@ impl ConsumerBuilder {
     /// Creates the consumer; it reads nothing until it subscribes or is assigned
     /// partitions.
     pub fn build(&self) -> Result<KafkaConsumer> {
-        let consumer: BaseConsumer<GroupEvents> = self
-            .config()
+        let config = self.config();
+        let session_timeout = config
+            .get("session.timeout.ms")
+            .and_then(|ms| ms.parse().ok())
+            .map_or(Duration::from_secs(45), Duration::from_millis);
+        let consumer: BaseConsumer<GroupEvents> = config
             .create_with_context(GroupEvents::default())
             .map_err(|e| self.settings.client_error("creating a consumer", e))?;
         Ok(KafkaConsumer {
+            session_timeout,
             consumer: DroppedByCreator::new(consumer),
             settings: self.settings.clone(),
             group: self.group.clone(),
@@ -217,6 +222,8 @@ pub struct KafkaConsumer {
     pub(crate) assigned: Vec<i32>,
     /// When the client last said it had lost every broker, until it reads again.
     pub(crate) brokers_down_since: Option<std::time::Instant>,
+    /// Its group's `session.timeout.ms`.
+    pub(crate) session_timeout: Duration,
 }
 
 impl KafkaConsumer {
@@ -274,6 +281,11 @@ impl KafkaConsumer {
     /// The partitions this consumer reads now.
     pub fn assignment(&self) -> Vec<i32> {
         self.assigned.clone()
+    }
+
+    /// How long its group waits for a silent member (`session.timeout.ms`).
+    pub fn session_timeout(&self) -> Duration {
+        self.session_timeout
     }
 
     /// Group events (assignments, revocations, commits) since the last call.

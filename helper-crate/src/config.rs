@@ -130,7 +130,7 @@ impl KafkaSettings {
             }
             let (key, value) = parse_property(line).map_err(|e| {
                 Error::config(
-                    Setting::Connection,
+                    Setting::PropertiesFile,
                     format!("{}:{}: {e}", path.display(), number + 1),
                 )
             })?;

@@ -132,6 +132,18 @@ impl CsvLog {
         // complete lines first (refusing a file that is not a kafka_log.csv), and
         // only then drop the partial one.
         let complete = end_of_complete_rows(&bytes);
+        // A crash leaves at most one partial row. More lines after the last
+        // complete row mean a quote that never closes (a hand edit): cutting
+        // there would delete rows the group has already committed past.
+        if bytes[complete..].iter().filter(|b| **b == b'\n').count() > 1 {
+            return Err(Error::Csv {
+                path,
+                message: format!(
+                    "a quote opened at or after byte {complete} never closes, so the rows after \
+                     it cannot be read; fix the quote by hand (nothing was changed)"
+                ),
+            });
+        }
         let header = format!("{}\n", CSV_HEADER.join(","));
         let rows = if complete == 0 {
             if !header.as_bytes().starts_with(&bytes) {
@@ -560,6 +572,22 @@ mod tests {
             assert_eq!(back.last().unwrap().offset, rows as i64 - 1);
         }
         assert_eq!(read_csv_log(&path).unwrap()[1].city, "New\nYork \"NY\"");
+    }
+
+    #[test]
+    fn an_unbalanced_quote_is_refused_not_cut() {
+        let path = log_of_three_rows("stray-quote");
+        let text = std::fs::read_to_string(&path).unwrap();
+        // A hand edit opens a quote in the first row that never closes.
+        let edited = text.replacen("\nweather,0,0,", "\nweather,0,0,\"", 1);
+        std::fs::write(&path, &edited).unwrap();
+        let error = CsvLog::open(&path).unwrap_err();
+        assert!(error.to_string().contains("never closes"), "{error}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            edited,
+            "nothing cut"
+        );
     }
 
     #[test]

@@ -200,7 +200,7 @@ pub trait StreamedRow {
 
 /// Rows printed as they arrive (a long consume or produce): the widths are
 /// fixed up front, because they cannot adapt to rows not yet seen.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct StreamedTable {
     columns: Vec<Column>,
     /// The cell being rendered: one buffer for every cell of every row.

@@ -127,12 +127,12 @@ pub enum Error {
     /// came for seconds: the client cannot fetch the message there.
     #[error(
         "stuck at {topic}[{partition}] offset {offset}: the partition holds messages up to offset {}, \
-         but none came in {}s. The message at offset {offset} is likely larger than the client \
+         but none came in {:.1}s. The message at offset {offset} is likely larger than the client \
          fetches (fetch.max.bytes, max.partition.fetch.bytes, receive.message.max.bytes) or than \
          the broker serves (message.max.bytes); raise those, or skip it by resetting the group's \
          offset past it",
         high - 1,
-        idle.as_secs()
+        idle.as_secs_f64()
     )]
     StuckPartition {
         /// The topic.
@@ -147,16 +147,18 @@ pub enum Error {
         idle: Duration,
     },
 
-    /// A read ended by timeout with no partition assigned to this member while
-    /// its group has unread messages: other members hold every partition.
+    /// A read ended by timeout with no partition ever assigned to this member
+    /// while its group has unread messages that nobody reads: other members
+    /// hold every partition.
     #[error(
-        "no partition of '{topic}' was assigned to this member of group '{group}' in {}s, though \
-         the group has {unread} unread message(s): the group's other members hold all \
-         {partitions} partition(s), alive ones or dead ones the broker has not removed yet, or \
-         the join had not finished (a first join takes 2-3 s on tansu). Wait for their session \
-         timeout (session.timeout.ms), give each consumer a group.instance.id so a restart takes \
-         its place back, use another group, or allow a longer timeout",
-        waited.as_secs()
+        "no partition of '{topic}' was assigned to this member of group '{group}' in {:.1}s, and \
+         nobody read the group's {unread} unread message(s) meanwhile: the group's other members \
+         hold all {partitions} partition(s) without reading (dead ones the broker has not removed \
+         yet, or live ones that stopped polling, like a notebook's consumer between cells), or \
+         the join had not finished. Wait for their session timeout (session.timeout.ms), stop \
+         the idle consumers, give each consumer a group.instance.id so a restart takes its \
+         place back, use another group, or allow a longer timeout",
+        waited.as_secs_f64()
     )]
     NotAssigned {
         /// The topic.
@@ -173,11 +175,12 @@ pub enum Error {
     },
 
     /// Ctrl-C or SIGTERM stopped a producer before it had sent everything; what
-    /// was in flight was flushed first, and every report is accounted for.
+    /// was in flight was flushed first (within the timeout): what was sent and
+    /// not confirmed is counted as not delivered.
     #[error(
         "stopped by {} after sending {sent} of {total} readings: {delivered} delivered{}",
         crate::shutdown::signal_name(*signal),
-        if undelivered.is_empty() { String::new() } else { format!(", {} not delivered", undelivered.len()) }
+        if delivered < sent { format!(", {} not delivered", sent - delivered) } else { String::new() }
     )]
     Interrupted {
         /// The signal's number (exit status 128 + it).

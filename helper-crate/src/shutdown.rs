@@ -5,8 +5,10 @@
 //! takes over its partitions. A client that is *asked* to stop should finish the
 //! current batch, flush, commit and leave its group. The signal handler only
 //! sets a flag ([`install`]); the loops check it between batches ([`requested`]).
-//! A command that ends early because of it exits 128 + the signal's number
-//! (130 for Ctrl-C, 143 for SIGTERM), as a shell reports a killed program.
+//! A consumer asked to stop has done its job (it reads until told otherwise),
+//! so `consume` exits 0; a producer stopped before its count has not, so
+//! `produce` exits 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM),
+//! as a shell reports a killed program.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 

@@ -433,9 +433,8 @@ fn produce_stops_on_the_first_signal_and_reports_every_delivered_reading() {
         "{stderr}"
     );
     let delivered: usize = stderr
-        .split(": ")
-        .nth(2)
-        .and_then(|rest| rest.split(' ').next())
+        .split_once("readings: ")
+        .and_then(|(_, rest)| rest.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("a delivered count in {stderr}"));
     let printed = std::fs::read_to_string(&reports).unwrap().lines().count();
@@ -447,13 +446,24 @@ fn produce_stops_on_the_first_signal_and_reports_every_delivered_reading() {
         .sum();
     assert_eq!(stored as usize, delivered, "every stored reading reported");
 
+    let paced_reports = dir.join("paced.jsonl");
     let paced = spawn_produce(
         &dir,
         broker.bootstrap(),
         &["--count", "100", "--rate", "0.5"],
-        &dir.join("paced.jsonl"),
+        &paced_reports,
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    // Its first reading is reported (so the handler is in place); the next
+    // is due 2 s after the first.
+    let started = Instant::now();
+    while std::fs::metadata(&paced_reports).map_or(0, |m| m.len()) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no first report"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     let (code, stderr, took) = signal_and_wait(paced, libc::SIGINT, Duration::from_secs(10));
     assert_eq!(code, Some(130), "{stderr}");
     assert!(
@@ -526,7 +536,15 @@ fn a_member_given_no_partition_while_messages_wait_fails_loudly() {
     let dir = temp_dir("not-assigned");
     let group = fresh_group_id("frozen");
     let csv = dir.join("holder.csv");
-    let mut holder = Command::new(kafka_lab_bin())
+    /// SIGKILLs the frozen member however the test ends.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let holder = Command::new(kafka_lab_bin())
         .current_dir(&dir)
         .args(["-b", broker.bootstrap(), "-X", "session.timeout.ms=30000"])
         .args(["consume", "--group", &group, "--follow", "--timeout-ms"])
@@ -536,6 +554,7 @@ fn a_member_given_no_partition_while_messages_wait_fails_loudly() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let holder = KillOnDrop(holder);
     wait_for_rows(&csv, 1);
     // The row is written before its offset is committed: wait for the commit.
     let started = Instant::now();
@@ -547,7 +566,7 @@ fn a_member_given_no_partition_while_messages_wait_fails_loudly() {
     }
     // SAFETY: kill(2) with a pid we spawned and a valid signal number.
     unsafe {
-        libc::kill(holder.id() as i32, libc::SIGSTOP);
+        libc::kill(holder.0.id() as i32, libc::SIGSTOP);
     }
     broker.produce("weather", 8, 10);
 
@@ -565,6 +584,7 @@ fn a_member_given_no_partition_while_messages_wait_fails_loudly() {
         1,
     );
     // However short the read: it still says why it read nothing.
+    let started = Instant::now();
     let short = common::kafka_lab_fails(
         &dir,
         broker.bootstrap(),
@@ -578,20 +598,23 @@ fn a_member_given_no_partition_while_messages_wait_fails_loudly() {
         ],
         1,
     );
-    assert!(short.contains("the join had not finished"), "{short}");
+    assert!(short.contains("nobody read the group's 10"), "{short}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{short}");
     let mut options = kafka_lab::consume::ConsumeOptions::new("weather").group(group.as_str());
     options.timeout = Duration::from_secs(6);
     let polled = kafka_lab::consume::WeatherConsumer::new(&broker.settings(), options)
-        .and_then(|mut consumer| consumer.poll_batch(100, Duration::from_secs(6)));
-    let _ = holder.kill();
-    let _ = holder.wait();
+        .and_then(|mut consumer| consumer.poll_batch(100, Duration::from_secs(11)));
+    drop(holder);
     assert!(
         stderr.contains(&format!(
             "no partition of 'weather' was assigned to this member of group '{group}'"
         )),
         "{stderr}"
     );
-    assert!(stderr.contains("10 unread message(s)"), "{stderr}");
+    assert!(
+        stderr.contains("nobody read the group's 10 unread message(s)"),
+        "{stderr}"
+    );
     assert!(stderr.contains("group.instance.id"), "{stderr}");
     match polled {
         Err(kafka_lab::Error::NotAssigned { unread: 10, .. }) => {}
@@ -647,4 +670,53 @@ fn unreadable_properties_files_exit_2_and_the_mock_warns_beyond_loopback() {
         first_line.starts_with("warning: the embedded broker will listen on 0.0.0.0"),
         "{first_line}"
     );
+}
+
+/// A spare member (the live members hold every partition and read what
+/// arrives) is not an error: the group's committed offsets move while it
+/// waits, so its read ends by timeout with exit 0.
+#[test]
+fn a_spare_member_beside_members_that_read_is_not_an_error() {
+    let broker = TestBroker::start(Engine::Tansu, &[("weather", 1)]);
+    broker.produce("weather", 9, 1);
+    let dir = temp_dir("spare");
+    let group = fresh_group_id("spare");
+    let csv = dir.join("reader.csv");
+    let mut reader = Command::new(kafka_lab_bin())
+        .current_dir(&dir)
+        .args(["-b", broker.bootstrap(), "consume", "--group", &group])
+        .args(["--follow", "--timeout-ms", "60000", "--csv"])
+        .arg(&csv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_rows(&csv, 1);
+    let settings = broker.settings();
+    let producing = std::thread::spawn(move || {
+        for seed in 0..16 {
+            let readings =
+                kafka_lab::weather::WeatherGenerator::default_cities(seed).take_readings(1);
+            kafka_lab::produce::produce_readings(&settings, "weather", &readings).unwrap();
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    });
+    let spare = kafka_lab(
+        &dir,
+        &[
+            "-b",
+            broker.bootstrap(),
+            "consume",
+            "--group",
+            &group,
+            "--no-csv",
+            "--timeout-ms",
+            "6000",
+        ],
+    );
+    producing.join().unwrap();
+    let _ = reader.kill();
+    let _ = reader.wait();
+    assert_eq!(spare.status.code(), Some(0), "{}", describe(&spare));
 }

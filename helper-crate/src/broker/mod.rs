@@ -147,15 +147,21 @@ pub fn free_loopback_port() -> Result<u16> {
         .map_err(|e| Error::Broker(format!("no free loopback port: {e}")))
 }
 
-/// The tansu binary: `$KAFKA_LAB_TANSU`, then `tansu` on PATH, then where the
-/// setup script installs it (`~/.cache/kafka-lab/tansu/bin/tansu`).
+/// The tansu engine's binary: `$KAFKA_LAB_TANSU`, then `tansu` on PATH, then
+/// where the setup script installs it (`~/.cache/kafka-lab/tansu/bin/tansu`),
+/// then the same for `nisshi`, tansu's name from 0.7 on (same broker flags;
+/// `~/.cache/kafka-lab/nisshi/bin/nisshi`).
 pub fn find_tansu() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("KAFKA_LAB_TANSU") {
         return Some(PathBuf::from(path)).filter(|p| p.is_file());
     }
-    let home_install = std::env::var_os("HOME")
-        .map(|home| PathBuf::from(home).join(".cache/kafka-lab/tansu/bin/tansu"));
-    find_on_path("tansu").or(home_install.filter(|p| p.is_file()))
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    ["tansu", "nisshi"].iter().find_map(|name| {
+        let installed = home
+            .as_ref()
+            .map(|home| home.join(format!(".cache/kafka-lab/{name}/bin/{name}")));
+        find_on_path(name).or(installed.filter(|p| p.is_file()))
+    })
 }
 
 /// The kafka-lab binary (to run the mock engine in its own process):

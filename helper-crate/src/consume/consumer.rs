@@ -45,6 +45,11 @@ impl Batch {
             .chain(self.poison.iter().map(|p| (p.partition, p.offset)))
     }
 
+    /// The partitions this batch has messages of.
+    pub fn partitions_read(&self) -> Vec<i32> {
+        self.next_offsets.keys().copied().collect()
+    }
+
     /// The offsets of the readings, in the order read.
     pub fn offsets(&self) -> Vec<i64> {
         self.records.iter().map(|r| r.offset).collect()
@@ -165,19 +170,94 @@ impl WeatherConsumer {
     pub fn poll_batch(&mut self, max: usize, timeout: Duration) -> Result<Batch> {
         self.client.forget_passed_ends()?;
         let started = Instant::now();
+        let committed_at_start = self.committed_if_unassigned();
         let mut stall = StallWatch::default();
-        stall.record(started, &self.assignment(), std::iter::empty());
+        self.watch_round(&mut stall, &[]);
         let batch = self.poll_round(max, timeout)?;
-        stall.record(
-            Instant::now(),
-            &self.assignment(),
-            batch.next_offsets.keys().copied(),
-        );
-        // One poll of a loop: a member still joining is not yet an error.
+        self.watch_round(&mut stall, &batch.partitions_read());
+        // One poll of a loop: a member still joining (up to its session
+        // timeout on some engines) is not yet an error.
         if batch.message_count() == 0 && !batch.reached_end {
-            self.check_timeout_end(&stall, started.elapsed(), STALL_AFTER)?;
+            let waited = started.elapsed();
+            let unassigned_after = self.client.session_timeout().max(STALL_AFTER);
+            self.check_timeout_end(&stall, waited, unassigned_after, committed_at_start)?;
         }
         Ok(batch)
+    }
+
+    /// Records a poll round that returned messages of `read` in `stall`.
+    fn watch_round(&self, stall: &mut StallWatch, read: &[i32]) {
+        let held = self.assignment();
+        let behind = self.partitions_behind(&held);
+        stall.record(Instant::now(), &held, read, |p| behind.contains(&p));
+    }
+
+    /// The held partitions with messages past this consumer's position (as
+    /// far as the client knows: its last fetch's high watermark; no request).
+    /// A partition it has read nothing of yet has no position, and counts as
+    /// not behind: where it starts is not known here.
+    fn partitions_behind(&self, held: &[i32]) -> Vec<i32> {
+        let Ok(positions) = self.client.inner().position() else {
+            return Vec::new();
+        };
+        held.iter()
+            .copied()
+            .filter(|&partition| {
+                let position = positions
+                    .find_partition(&self.options.topic, partition)
+                    .and_then(|element| match element.offset() {
+                        Offset::Offset(offset) => Some(offset),
+                        _ => None,
+                    });
+                match (position, self.client.cached_high_watermark(partition)) {
+                    (Some(position), Some(high)) => position < high,
+                    _ => false,
+                }
+            })
+            .collect()
+    }
+
+    /// The group's committed offsets now, when this group member holds no
+    /// partition yet (asked with a 0.5 s limit; `None` if no answer): to tell, at
+    /// the end, whether the members that hold them make progress.
+    fn committed_if_unassigned(&self) -> Option<Vec<(i32, Option<i64>)>> {
+        if self.options.group.is_none() || !self.options.subscribes() {
+            return None;
+        }
+        if !self.assignment().is_empty() {
+            return None;
+        }
+        // A group waiting for a frozen member may not answer: then the end
+        // of the read cannot tell whether the offsets moved.
+        self.committed_offsets(Duration::from_millis(500)).ok()
+    }
+
+    /// The group's committed offset of every partition read (next to read),
+    /// asked of the broker.
+    fn committed_offsets(&self, timeout: Duration) -> Result<Vec<(i32, Option<i64>)>> {
+        let mut tpl = TopicPartitionList::new();
+        for partition in &self.partitions {
+            tpl.add_partition(&self.options.topic, *partition);
+        }
+        let settings = self.client.settings();
+        let committed = self
+            .client
+            .inner()
+            .committed_offsets(tpl, timeout)
+            .map_err(|e| settings.client_error("reading committed offsets", e))?;
+        Ok(self
+            .partitions
+            .iter()
+            .map(|&partition| {
+                let offset = committed
+                    .find_partition(&self.options.topic, partition)
+                    .and_then(|element| match element.offset() {
+                        Offset::Offset(offset) => Some(offset),
+                        _ => None,
+                    });
+                (partition, offset)
+            })
+            .collect())
     }
 
     /// One poll round, trusting what the client knows of the partitions' ends.
@@ -257,6 +337,7 @@ impl WeatherConsumer {
             from: Some(self.options.from),
             ..ConsumeReport::default()
         };
+        self.unfinished = None;
         match self.run_into(&mut report, csv, on_batch) {
             Ok(()) => Ok(report),
             Err(error) => {
@@ -289,6 +370,7 @@ impl WeatherConsumer {
         let started = Instant::now();
         let deadline = started + self.options.timeout;
         self.client.forget_ends();
+        let committed_at_start = self.committed_if_unassigned();
         let mut stall = StallWatch::default();
         loop {
             let read = report.read + report.poison.len();
@@ -308,11 +390,7 @@ impl WeatherConsumer {
             let want = (self.options.max_messages - read).min(self.options.batch_size);
             // Rounds of at most a second, so a Ctrl-C is noticed soon.
             let mut batch = self.poll_round(want, remaining_time.min(Duration::from_secs(1)))?;
-            stall.record(
-                Instant::now(),
-                &self.assignment(),
-                batch.next_offsets.keys().copied(),
-            );
+            self.watch_round(&mut stall, &batch.partitions_read());
             report.dead_lettered += self.dead_letter(&mut batch.poison)?;
             on_batch(&batch.records);
             if let Some(csv) = csv.as_deref_mut() {
@@ -340,83 +418,75 @@ impl WeatherConsumer {
         // A whole read: ending without a partition while messages wait is an
         // error however short it was (the error says a join may need longer).
         if report.stopped == StopReason::Timeout {
-            self.check_timeout_end(&stall, started.elapsed(), Duration::ZERO)?;
+            let waited = started.elapsed();
+            self.check_timeout_end(&stall, waited, Duration::ZERO, committed_at_start)?;
         }
         Ok(())
     }
 
-    /// After a read that ended by timeout: fails if a held partition has
-    /// messages past this consumer's position but gave none for
+    /// After a read that ended by timeout: fails if a held partition had
+    /// messages waiting past this consumer's position but gave none for
     /// [`STALL_AFTER`] ([`Error::StuckPartition`]), or if this group member
-    /// waited at least `unassigned_after` and holds no partition while its
-    /// group has unread messages ([`Error::NotAssigned`]).
+    /// waited at least `unassigned_after`, never held a partition, and its
+    /// group has unread messages that nobody reads: the group's committed
+    /// offsets did not move since `committed_at_start` ([`Error::NotAssigned`]).
     fn check_timeout_end(
         &self,
         stall: &StallWatch,
         waited: Duration,
         unassigned_after: Duration,
+        committed_at_start: Option<Vec<(i32, Option<i64>)>>,
     ) -> Result<()> {
-        let held = self.assignment();
-        if held.is_empty() {
-            return match (&self.options.group, self.options.subscribes()) {
-                (Some(group), true) if waited >= unassigned_after => {
-                    let unread = self.unread_for_group()?;
-                    if unread == 0 {
-                        return Ok(());
-                    }
-                    Err(Error::NotAssigned {
-                        topic: self.options.topic.clone(),
-                        group: group.clone(),
-                        partitions: self.partitions.len(),
-                        unread,
-                        waited,
-                    })
-                }
-                _ => Ok(()),
-            };
-        }
-        let idle = stall.idle(Instant::now());
-        if idle.is_empty() {
-            return Ok(());
-        }
-        let settings = self.client.settings();
-        let reading = self
-            .client
-            .inner()
-            .position()
-            .map_err(|e| settings.client_error("reading the consumer's position", e))?;
-        let positions = self.positions()?;
-        for (partition, idle) in idle {
-            let read_to = match reading.find_partition(&self.options.topic, partition) {
-                Some(element) => match element.offset() {
-                    Offset::Offset(offset) => Some(offset),
-                    _ => None,
-                },
-                None => None,
-            };
-            let Some(at) = positions.iter().find(|p| p.partition == partition) else {
-                continue;
-            };
-            // Nothing read yet: it starts where the group left off, or at the
-            // log start when it reads from the earliest.
-            let offset = match read_to.or(at.committed) {
-                Some(offset) => offset,
-                None if self.options.from == StartFrom::Earliest => {
-                    self.low_watermark(partition)?
-                }
-                None => continue,
-            };
-            if offset < at.high {
+        if let Some(&(partition, idle)) = stall.stuck().first() {
+            let settings = self.client.settings();
+            let positions = self
+                .client
+                .inner()
+                .position()
+                .map_err(|e| settings.client_error("reading the consumer's position", e))?;
+            let position = positions
+                .find_partition(&self.options.topic, partition)
+                .map(|element| element.offset());
+            if let Some(Offset::Offset(offset)) = position {
+                let high = self
+                    .client
+                    .cached_high_watermark(partition)
+                    .unwrap_or(offset);
                 return Err(Error::StuckPartition {
                     topic: self.options.topic.clone(),
                     partition,
                     offset,
-                    high: at.high,
+                    high,
                     idle,
                 });
             }
         }
-        Ok(())
+        let Some(group) = &self.options.group else {
+            return Ok(());
+        };
+        if stall.ever_held()
+            || !self.assignment().is_empty()
+            || !self.options.subscribes()
+            || waited < unassigned_after
+        {
+            return Ok(());
+        }
+        // Members that read commit: then this one is a spare, not a victim.
+        let committed_now = self.committed_offsets(self.client.settings().timeout())?;
+        if committed_at_start.is_some_and(|start| start != committed_now) {
+            return Ok(());
+        }
+        let unread = self.unread_for_group()?;
+        if unread == 0 {
+            return Ok(());
+        }
+        Err(Error::NotAssigned {
+            topic: self.options.topic.clone(),
+            group: group.clone(),
+            partitions: self.partitions.len(),
+            unread,
+            waited,
+        })
     }
 
     /// Messages past the group's committed offsets in every partition of the

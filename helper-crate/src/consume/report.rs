@@ -108,7 +108,7 @@ impl ConsumeReport {
             self.dead_lettered,
             self.csv_written,
             self.csv_already_present,
-            if self.stopped == StopReason::Failed {
+            if self.stopped == StopReason::Failed && !committed.is_empty() {
                 "asked to commit (the last perhaps not stored)"
             } else {
                 "committed"

@@ -14,56 +14,77 @@
 //!   (`message.max.bytes`). Every later run stops at the same offset.
 //! - **A member with no partitions.** A group gives each partition to one
 //!   member. A consumer that joined a group whose other members hold every
-//!   partition reads nothing, however many messages wait. Those members may be
-//!   alive, or dead ones the broker has not removed yet: Kafka removes a member
-//!   that sends no heartbeat for `session.timeout.ms` (45 s by default); a
-//!   broker that never removes it freezes the group.
+//!   partition reads nothing, however many messages wait. If those members
+//!   read (the group's committed offsets move), all is well: this one is a
+//!   spare. If nothing moves, they are dead ones the broker has not removed
+//!   yet (Kafka removes a member that sends no heartbeat for
+//!   `session.timeout.ms`; a broker that never removes it freezes the group),
+//!   or live ones that stopped polling (a notebook's consumer between cells).
 //!
-//! [`StallWatch`] keeps, for each partition a consumer holds, when it last made
-//! progress; the consumer asks it which partitions stalled when a read ends by
-//! timeout.
+//! [`StallWatch`] keeps, for each partition a consumer holds, since when it has
+//! had messages waiting without giving any, and whether the consumer ever held
+//! a partition; the consumer asks it when a read ends by timeout.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// How long a partition with messages left may yield nothing before it counts
-/// as stuck: many fetch rounds (librdkafka fetches every few milliseconds
-/// while it has no messages, and waits at most `fetch.wait.max.ms`, 500 ms).
-/// Also the shortest read after which a member without partitions is an
-/// error: a first join takes 2-3 s on tansu.
+/// How long a partition with messages waiting may yield nothing before it
+/// counts as stuck: many fetch rounds (librdkafka fetches again at once while
+/// it has no messages, and a broker answers a fetch within `fetch.wait.max.ms`,
+/// 500 ms).
 pub const STALL_AFTER: Duration = Duration::from_secs(5);
 
-/// When each held partition last made progress (or was first seen held).
+/// What a consumer's poll rounds showed of its partitions.
 #[derive(Debug, Default)]
 pub struct StallWatch {
-    progress: BTreeMap<i32, Instant>,
+    /// Held partitions with messages waiting, since when none came.
+    waiting_since: BTreeMap<i32, Instant>,
+    /// Whether any partition was held in any round.
+    ever_held: bool,
+    /// When the last round ended.
+    last_round: Option<Instant>,
 }
 
 impl StallWatch {
-    /// Records a poll round at `now`: partitions `held` now, and those that
-    /// returned messages (`read`). A partition no longer held is forgotten, so
-    /// one given back later starts afresh.
-    pub fn record(&mut self, now: Instant, held: &[i32], read: impl Iterator<Item = i32>) {
-        self.progress
-            .retain(|partition, _| held.contains(partition));
+    /// Records a poll round that ended at `now`: the partitions `held`, those
+    /// that returned messages (`read`), and whether a partition has messages
+    /// past the consumer's position (`behind`). A partition that gave messages,
+    /// has none waiting, or is no longer held starts afresh.
+    pub fn record(
+        &mut self,
+        now: Instant,
+        held: &[i32],
+        read: &[i32],
+        behind: impl Fn(i32) -> bool,
+    ) {
+        self.last_round = Some(now);
+        self.ever_held |= !held.is_empty();
+        self.waiting_since.retain(|partition, _| {
+            held.contains(partition) && !read.contains(partition) && behind(*partition)
+        });
         for partition in held {
-            self.progress.entry(*partition).or_insert(now);
-        }
-        for partition in read {
-            if held.contains(&partition) {
-                self.progress.insert(partition, now);
+            if !read.contains(partition) && behind(*partition) {
+                self.waiting_since.entry(*partition).or_insert(now);
             }
         }
     }
 
-    /// The held partitions without progress for at least [`STALL_AFTER`] at
-    /// `now`, each with how long.
-    pub fn idle(&self, now: Instant) -> Vec<(i32, Duration)> {
-        self.progress
+    /// The partitions whose messages waited, none given, for at least
+    /// [`STALL_AFTER`] by the end of the last round; each with how long.
+    pub fn stuck(&self) -> Vec<(i32, Duration)> {
+        let Some(end) = self.last_round else {
+            return Vec::new();
+        };
+        self.waiting_since
             .iter()
-            .map(|(partition, since)| (*partition, now.saturating_duration_since(*since)))
-            .filter(|(_, idle)| *idle >= STALL_AFTER)
+            .map(|(partition, since)| (*partition, end.saturating_duration_since(*since)))
+            .filter(|(_, waited)| *waited >= STALL_AFTER)
             .collect()
+    }
+
+    /// Whether any round found a partition held.
+    pub fn ever_held(&self) -> bool {
+        self.ever_held
     }
 }
 
@@ -72,24 +93,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_partition_is_idle_after_stall_after_without_messages_while_held() {
+    fn a_partition_is_stuck_after_stall_after_with_messages_waiting_and_none_given() {
         let start = Instant::now();
-        let mut watch = StallWatch::default();
-        watch.record(start, &[0, 1], [0].into_iter());
         let later = start + STALL_AFTER;
-        watch.record(later, &[0, 1, 2], [1].into_iter());
-        // 0: nothing since the start; 1: just read; 2: just given.
-        assert_eq!(watch.idle(later), vec![(0, STALL_AFTER)]);
-        let partitions = |idle: Vec<(i32, Duration)>| -> Vec<i32> {
-            idle.into_iter().map(|(partition, _)| partition).collect()
-        };
-        assert_eq!(partitions(watch.idle(later + STALL_AFTER)), vec![0, 1, 2]);
+        let mut watch = StallWatch::default();
+        assert!(!watch.ever_held());
+        // 0 and 1 have messages waiting; 2 is at its end.
+        watch.record(start, &[0, 1, 2], &[], |p| p != 2);
+        watch.record(later, &[0, 1, 2], &[1], |p| p != 2);
+        // 0: waiting all along; 1: just gave some; 2: nothing to give.
+        assert_eq!(watch.stuck(), vec![(0, STALL_AFTER)]);
+        assert!(watch.ever_held());
+        // New messages on 2 in the last round: not yet stuck.
+        watch.record(later, &[0, 1, 2], &[], |_| true);
+        assert_eq!(watch.stuck(), vec![(0, STALL_AFTER)]);
         // Given back and given again: its clock starts afresh.
-        watch.record(later + STALL_AFTER, &[1, 2], std::iter::empty());
-        watch.record(later + STALL_AFTER, &[0, 1, 2], std::iter::empty());
-        assert_eq!(partitions(watch.idle(later + STALL_AFTER)), vec![1, 2]);
-        // Messages of a partition not held (revoked meanwhile) are no progress.
-        watch.record(later + STALL_AFTER, &[1], [2].into_iter());
-        assert_eq!(partitions(watch.idle(later + STALL_AFTER)), vec![1]);
+        watch.record(later, &[1, 2], &[], |_| true);
+        watch.record(later + STALL_AFTER, &[0, 1, 2], &[], |_| true);
+        let stuck: Vec<i32> = watch.stuck().into_iter().map(|(p, _)| p).collect();
+        assert_eq!(stuck, vec![1, 2]);
     }
 }

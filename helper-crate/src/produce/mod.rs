@@ -310,11 +310,21 @@ pub fn stream_weather(
         None => generator.simulate_time(count),
     }
     let mut sent = 0;
-    while sent < count && !crate::shutdown::requested() {
+    'sending: while sent < count && !crate::shutdown::requested() {
         if let Some(interval) = interval {
+            // Until the next send is due, serve delivery reports in short
+            // naps: each is shown as it lands, and a stop is noticed at once.
             let due = started + interval.mul_f64(sent as f64);
-            if !sleep_until_or_stop(due) {
-                break;
+            while let Some(wait) = due.checked_duration_since(Instant::now()) {
+                if crate::shutdown::requested() {
+                    break 'sending;
+                }
+                let nap = wait.min(Duration::from_millis(50));
+                producer
+                    .producer
+                    .serve_reports(nap)
+                    .into_iter()
+                    .for_each(&mut file);
             }
         }
         producer.send_owned(generator.next_reading())?;
@@ -353,19 +363,6 @@ pub fn stream_weather(
             undelivered,
         })
     }
-}
-
-/// Sleeps until `due`, in short naps so that a stop is noticed within 50 ms;
-/// false if a stop was asked for first.
-fn sleep_until_or_stop(due: Instant) -> bool {
-    const NAP: Duration = Duration::from_millis(50);
-    while let Some(wait) = due.checked_duration_since(Instant::now()) {
-        if crate::shutdown::requested() {
-            return false;
-        }
-        std::thread::sleep(wait.min(NAP));
-    }
-    !crate::shutdown::requested()
 }
 
 /// The fastest and slowest rates a producer paces (readings per second): beyond

@@ -173,7 +173,13 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
 
     /// The reports that are in, without waiting.
     pub fn take_reports(&mut self) -> Vec<Report<T>> {
-        self.producer.poll(Duration::ZERO);
+        self.serve_reports(Duration::ZERO)
+    }
+
+    /// The reports that are in after serving them for `wait` (a paced
+    /// producer's pause between sends).
+    pub fn serve_reports(&mut self, wait: Duration) -> Vec<Report<T>> {
+        self.producer.poll(wait);
         let reports = match self.producer.context().reports.lock() {
             Ok(mut reports) => std::mem::take(&mut *reports),
             Err(_) => Vec::new(),

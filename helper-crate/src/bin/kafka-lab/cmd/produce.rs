@@ -23,6 +23,10 @@ pub fn run(settings: &KafkaSettings, args: &ProduceArgs) -> anyhow::Result<()> {
             // A failed report is listed with the error at the end.
             if let Ok(delivery) = report {
                 rows.print(delivery);
+                // Paced readings come seconds apart: show each as it lands.
+                if args.rate.is_some() {
+                    rows.flush();
+                }
             }
         },
     );
