@@ -301,6 +301,16 @@ impl KafkaConsumer {
             return Ok(());
         }
         let tpl = offset_list(&self.topic, next_offsets)?;
+        // The poll loop already saw every broker go: ask once (2 s) before a
+        // synchronous commit waits its rounds for an answer that cannot come.
+        if matches!(mode, CommitMode::Sync)
+            && self.brokers_down_since.is_some()
+            && !self.broker_answers()
+        {
+            self.consumer.abandon();
+            let timed_out = KafkaError::ConsumerCommit(RDKafkaErrorCode::OperationTimedOut);
+            return Err(self.settings.client_error("committing offsets", timed_out));
+        }
         // What the last broker check during the commit's wait found.
         let broker_silent = std::cell::Cell::new(false);
         let result = match mode {

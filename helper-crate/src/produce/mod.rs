@@ -369,6 +369,11 @@ pub fn stream_weather(
 /// them a rate is a typo, not a plan (one a day is 1.2e-5).
 pub const RATE_RANGE: (f64, f64) = (1e-5, 1e6);
 
+/// Checks a rate (readings per second) before anything is sent or printed.
+pub fn check_rate(rate: Option<f64>) -> Result<()> {
+    rate.map(send_interval).transpose().map(|_| ())
+}
+
 /// The time between two sends at `rate` readings per second.
 fn send_interval(rate: f64) -> Result<Duration> {
     let (slowest, fastest) = RATE_RANGE;
@@ -376,7 +381,7 @@ fn send_interval(rate: f64) -> Result<Duration> {
         return Err(Error::config(
             Setting::Rate,
             format!(
-                "a rate of {rate} readings per second is outside {slowest:e}..{fastest:e}; \
+                "a rate of {rate:e} readings per second is outside {slowest:e}..{fastest:e}; \
                  leave it out to send as fast as the broker takes them"
             ),
         ));

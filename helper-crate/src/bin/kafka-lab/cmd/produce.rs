@@ -11,6 +11,8 @@ use crate::args::ProduceArgs;
 pub fn run(settings: &KafkaSettings, args: &ProduceArgs) -> anyhow::Result<()> {
     // Ctrl-C or SIGTERM: stop sending, flush what is in flight, report it all.
     shutdown::install();
+    // Bad input fails before the header is printed.
+    produce::check_rate(args.rate)?;
     let mut generator = WeatherGenerator::for_cities(&args.cities, args.seed)?;
     let mut rows = RowPrinter::new(&DELIVERY_COLUMNS, args.json);
     let result = produce::stream_weather(
