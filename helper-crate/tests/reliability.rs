@@ -536,26 +536,7 @@ fn a_member_given_no_partition_while_messages_wait_fails_loudly() {
     let dir = temp_dir("not-assigned");
     let group = fresh_group_id("frozen");
     let csv = dir.join("holder.csv");
-    /// SIGKILLs the frozen member however the test ends.
-    struct KillOnDrop(std::process::Child);
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let holder = Command::new(kafka_lab_bin())
-        .current_dir(&dir)
-        .args(["-b", broker.bootstrap(), "-X", "session.timeout.ms=30000"])
-        .args(["consume", "--group", &group, "--follow", "--timeout-ms"])
-        .args(["120000", "--csv", csv.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let holder = KillOnDrop(holder);
-    wait_for_rows(&csv, 1);
+    let holder = start_follower(&dir, broker.bootstrap(), &group, &csv, "30000");
     // The row is written before its offset is committed: wait for the commit.
     let started = Instant::now();
     while offsets::committed_offsets(&broker.settings(), &group, "weather").unwrap()
@@ -570,34 +551,10 @@ fn a_member_given_no_partition_while_messages_wait_fails_loudly() {
     }
     broker.produce("weather", 8, 10);
 
-    let stderr = common::kafka_lab_fails(
-        &dir,
-        broker.bootstrap(),
-        &[
-            "consume",
-            "--group",
-            &group,
-            "--no-csv",
-            "--timeout-ms",
-            "6000",
-        ],
-        1,
-    );
+    let stderr = group_read_fails(&dir, broker.bootstrap(), &group, "6000");
     // However short the read: it still says why it read nothing.
     let started = Instant::now();
-    let short = common::kafka_lab_fails(
-        &dir,
-        broker.bootstrap(),
-        &[
-            "consume",
-            "--group",
-            &group,
-            "--no-csv",
-            "--timeout-ms",
-            "1000",
-        ],
-        1,
-    );
+    let short = group_read_fails(&dir, broker.bootstrap(), &group, "1000");
     assert!(short.contains("nobody read the group's 10"), "{short}");
     assert!(started.elapsed() < Duration::from_secs(10), "{short}");
     let mut options = kafka_lab::consume::ConsumeOptions::new("weather").group(group.as_str());
@@ -682,17 +639,7 @@ fn a_spare_member_beside_members_that_read_is_not_an_error() {
     let dir = temp_dir("spare");
     let group = fresh_group_id("spare");
     let csv = dir.join("reader.csv");
-    let mut reader = Command::new(kafka_lab_bin())
-        .current_dir(&dir)
-        .args(["-b", broker.bootstrap(), "consume", "--group", &group])
-        .args(["--follow", "--timeout-ms", "60000", "--csv"])
-        .arg(&csv)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_rows(&csv, 1);
+    let reader = start_follower(&dir, broker.bootstrap(), &group, &csv, "10000");
     let settings = broker.settings();
     let producing = std::thread::spawn(move || {
         for seed in 0..16 {
@@ -702,21 +649,65 @@ fn a_spare_member_beside_members_that_read_is_not_an_error() {
             std::thread::sleep(Duration::from_millis(500));
         }
     });
-    let spare = kafka_lab(
-        &dir,
-        &[
-            "-b",
-            broker.bootstrap(),
-            "consume",
-            "--group",
-            &group,
-            "--no-csv",
-            "--timeout-ms",
-            "6000",
-        ],
-    );
+    let spare = kafka_lab(&dir, &group_read(broker.bootstrap(), &group, "6000"));
     producing.join().unwrap();
-    let _ = reader.kill();
-    let _ = reader.wait();
+    drop(reader);
     assert_eq!(spare.status.code(), Some(0), "{}", describe(&spare));
+}
+
+/// A `consume --follow` member of `group` writing `csv` (with this session
+/// timeout), SIGKILLed when dropped, however the test ends.
+struct Follower(std::process::Child);
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a [`Follower`] and waits until it has written its first row.
+fn start_follower(
+    dir: &std::path::Path,
+    bootstrap: &str,
+    group: &str,
+    csv: &std::path::Path,
+    session_timeout_ms: &str,
+) -> Follower {
+    let child = Command::new(kafka_lab_bin())
+        .current_dir(dir)
+        .args(["-b", bootstrap, "-X"])
+        .arg(format!("session.timeout.ms={session_timeout_ms}"))
+        .args(["consume", "--group", group, "--follow", "--timeout-ms"])
+        .args(["120000", "--csv"])
+        .arg(csv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let follower = Follower(child);
+    wait_for_rows(csv, 1);
+    follower
+}
+
+/// `-b BOOTSTRAP consume --group GROUP --no-csv --timeout-ms TIMEOUT_MS`.
+fn group_read<'a>(bootstrap: &'a str, group: &'a str, timeout_ms: &'a str) -> Vec<&'a str> {
+    let read = ["consume", "--group", group, "--no-csv", "--timeout-ms"];
+    let mut args = vec!["-b", bootstrap];
+    args.extend(read);
+    args.push(timeout_ms);
+    args
+}
+
+/// Runs [`group_read`], checks it exits 1, and returns its stderr.
+fn group_read_fails(
+    dir: &std::path::Path,
+    bootstrap: &str,
+    group: &str,
+    timeout_ms: &str,
+) -> String {
+    let output = kafka_lab(dir, &group_read(bootstrap, group, timeout_ms));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }

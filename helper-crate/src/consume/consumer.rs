@@ -203,12 +203,7 @@ impl WeatherConsumer {
         held.iter()
             .copied()
             .filter(|&partition| {
-                let position = positions
-                    .find_partition(&self.options.topic, partition)
-                    .and_then(|element| match element.offset() {
-                        Offset::Offset(offset) => Some(offset),
-                        _ => None,
-                    });
+                let position = offset_in(&positions, &self.options.topic, partition);
                 match (position, self.client.cached_high_watermark(partition)) {
                     (Some(position), Some(high)) => position < high,
                     _ => false,
@@ -249,12 +244,7 @@ impl WeatherConsumer {
             .partitions
             .iter()
             .map(|&partition| {
-                let offset = committed
-                    .find_partition(&self.options.topic, partition)
-                    .and_then(|element| match element.offset() {
-                        Offset::Offset(offset) => Some(offset),
-                        _ => None,
-                    });
+                let offset = offset_in(&committed, &self.options.topic, partition);
                 (partition, offset)
             })
             .collect())
@@ -444,10 +434,7 @@ impl WeatherConsumer {
                 .inner()
                 .position()
                 .map_err(|e| settings.client_error("reading the consumer's position", e))?;
-            let position = positions
-                .find_partition(&self.options.topic, partition)
-                .map(|element| element.offset());
-            if let Some(Offset::Offset(offset)) = position {
+            if let Some(offset) = offset_in(&positions, &self.options.topic, partition) {
                 let high = self
                     .client
                     .cached_high_watermark(partition)
@@ -606,6 +593,15 @@ impl WeatherConsumer {
                 })
             })
             .collect()
+    }
+}
+
+/// The offset `list` holds for one partition, when it is a real offset (not
+/// "beginning", "end" or "none yet").
+fn offset_in(list: &TopicPartitionList, topic: &str, partition: i32) -> Option<i64> {
+    match list.find_partition(topic, partition)?.offset() {
+        Offset::Offset(offset) => Some(offset),
+        _ => None,
     }
 }
 
