@@ -210,15 +210,22 @@ impl WeatherProducer {
 }
 
 impl Delivery {
-    /// Takes where `written` landed, and its reading (the topic stays): how a
-    /// long run reuses one delivery for every report.
-    fn fill(&mut self, written: Written<Reading>) {
-        self.partition = written.partition;
-        self.offset = written.offset;
-        self.timestamp_ms = written.timestamp.to_millis();
-        self.timestamp_type = written.timestamp.into();
-        self.reading = written.sent;
+    /// Where `written` landed in `topic`.
+    fn of(topic: String, written: Written<Reading>) -> Self {
+        Delivery {
+            topic,
+            partition: written.partition,
+            offset: written.offset,
+            timestamp_ms: written.timestamp.to_millis(),
+            timestamp_type: written.timestamp.into(),
+            reading: written.sent,
+        }
     }
+}
+
+/// A reading that was not written, and why, for reports and errors.
+fn not_written(failed: &NotWritten<Reading>) -> String {
+    format!("{} ({})", failed.sent, failed.error)
 }
 
 /// A report of a reading, as a [`Delivery`] or the reading and its error, with
@@ -230,19 +237,9 @@ fn delivery(
     match report {
         Ok(written) => (
             written.sequence,
-            Ok(Delivery {
-                topic: topic.to_string(),
-                partition: written.partition,
-                offset: written.offset,
-                timestamp_ms: written.timestamp.to_millis(),
-                timestamp_type: written.timestamp.into(),
-                reading: written.sent,
-            }),
+            Ok(Delivery::of(topic.to_string(), written)),
         ),
-        Err(failed) => (
-            failed.sequence,
-            Err(format!("{} ({})", failed.sent, failed.error)),
-        ),
+        Err(failed) => (failed.sequence, Err(not_written(&failed))),
     }
 }
 
@@ -276,29 +273,19 @@ pub fn stream_weather(
     let started = Instant::now();
     let mut delivered = 0;
     let mut undelivered = Vec::new();
-    // One delivery, filled in for each report in turn: a long run makes no
-    // allocation per report for what every report shares (the topic).
-    let mut current = Delivery {
-        topic: topic.to_string(),
-        partition: 0,
-        offset: 0,
-        timestamp_ms: None,
-        timestamp_type: TimestampType::NotAvailable,
-        reading: Reading {
-            timestamp: chrono::DateTime::UNIX_EPOCH,
-            city: String::new(),
-            temperature: 0.0,
-        },
-    };
+    // The topic's name goes from each report to the next: a long run makes no
+    // copy of it per report.
+    let mut topic_name = topic.to_string();
     let mut file = |report: Report<Reading>| match report {
         Ok(written) => {
             let sequence = written.sequence;
-            current.fill(written);
-            on_report(sequence, Ok(&current));
+            let delivery = Delivery::of(std::mem::take(&mut topic_name), written);
+            on_report(sequence, Ok(&delivery));
+            topic_name = delivery.topic;
             delivered += 1;
         }
         Err(failed) => {
-            let error = format!("{} ({})", failed.sent, failed.error);
+            let error = not_written(&failed);
             on_report(failed.sequence, Err(&error));
             undelivered.push(error);
         }
