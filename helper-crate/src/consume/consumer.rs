@@ -555,18 +555,12 @@ impl WeatherConsumer {
         let topic = self.options.topic.as_str();
         let settings = self.client.settings();
         let consumer = self.client.inner();
-        let committed = match self.options.group {
-            Some(_) => {
-                let mut tpl = TopicPartitionList::new();
-                for partition in &self.partitions {
-                    tpl.add_partition(topic, *partition);
-                }
-                consumer
-                    .committed_offsets(tpl, settings.timeout())
-                    .map_err(|e| settings.client_error("reading committed offsets", e))?
-                    .to_topic_map()
-            }
-            None => Default::default(),
+        let committed: BTreeMap<i32, Option<i64>> = match self.options.group {
+            Some(_) => self
+                .committed_offsets(settings.timeout())?
+                .into_iter()
+                .collect(),
+            None => BTreeMap::new(),
         };
         self.partitions
             .iter()
@@ -582,10 +576,7 @@ impl WeatherConsumer {
                             .1
                     }
                 };
-                let committed = match committed.get(&(topic.to_string(), partition)) {
-                    Some(Offset::Offset(offset)) => Some(*offset),
-                    _ => None,
-                };
+                let committed = committed.get(&partition).copied().flatten();
                 Ok(PartitionPosition {
                     partition,
                     high,
