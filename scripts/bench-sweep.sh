@@ -2,7 +2,7 @@
 # The tuning sweep of docs/performance.md: `kafka-lab bench` on a fresh embedded
 # broker, once per setting, printing a Markdown table of what each run measured.
 #
-#   scripts/bench-sweep.sh [ENGINE] [MESSAGES]     defaults: tansu 200000
+#   scripts/bench-sweep.sh [ENGINE] [MESSAGES]     defaults: nisshi 200000
 #
 # Each row changes one librdkafka property (-X, given to the bench's producer and
 # consumer alike) from the defaults of the clients `produce` and `consume` build
@@ -11,10 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-engine="${1:-tansu}"
+engine="${1:-nisshi}"
 messages="${2:-200000}"
 CACHE="${KAFKA_LAB_CACHE:-$HOME/.cache/kafka-lab}"
-export KAFKA_LAB_TANSU="${KAFKA_LAB_TANSU:-$CACHE/tansu/bin/tansu}"
 python="$CACHE/venv/bin/python"
 
 . scripts/bench-broker.sh

@@ -3,7 +3,6 @@
 # nothing answers at the bootstrap address. Expects to run from the repository root.
 
 CACHE="${KAFKA_LAB_CACHE:-$HOME/.cache/kafka-lab}"
-export KAFKA_LAB_TANSU="${KAFKA_LAB_TANSU:-$CACHE/tansu/bin/tansu}"
 export EVCXR_CONFIG_DIR="$CACHE/evcxr-config"
 # evcxr loads each cell as a shared library whose relative rpath to Rust's libstd
 # is off by one folder when its work folder sits under the same parent as rustup

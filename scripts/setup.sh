@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what kafka-lab needs on a fresh Debian/Ubuntu machine, once:
 #   - C toolchain and libraries for librdkafka (cmake, OpenSSL, SASL, zlib, curl headers) and kcat
-#   - the tansu broker (cargo install, into ~/.cache/kafka-lab/tansu)
+#   - the nisshi broker, tansu renamed (cargo install, into ~/.cache/kafka-lab/nisshi)
 #   - a Python venv with the tools the checks use (~/.cache/kafka-lab/venv)
 # Safe to re-run: each step is skipped when its result is already there.
 set -euo pipefail
 
 CACHE="${KAFKA_LAB_CACHE:-$HOME/.cache/kafka-lab}"
-TANSU_VERSION="0.6.0"
+# 0.7.0-pre.2: the last nisshi that builds with Rust 1.95 (later ones need 1.96).
+NISSHI_VERSION="0.7.0-pre.2"
 # libcurl4-openssl-dev: librdkafka 2.12's conf.c includes <curl/curl.h> whenever
 # its config.h defines WITH_OAUTHBEARER_OIDC, which a cmake build does even as 0.
 APT_PACKAGES=(cmake build-essential pkg-config libssl-dev libsasl2-dev zlib1g-dev libcurl4-openssl-dev kcat python3-venv)
@@ -31,14 +32,16 @@ else
   echo "all present"
 fi
 
-step "tansu $TANSU_VERSION (the embedded broker engine)"
-tansu="$CACHE/tansu/bin/tansu"
-if [ -x "$tansu" ] && "$tansu" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
-  echo "present: $tansu"
+step "nisshi $NISSHI_VERSION (the embedded broker engine; tansu before 0.7)"
+nisshi="$CACHE/nisshi/bin/nisshi"
+if [ -x "$nisshi" ] && "$nisshi" --version 2>/dev/null | grep -q "$NISSHI_VERSION"; then
+  echo "present: $nisshi"
 else
-  echo "building tansu with cargo: 7-11 minutes on 2 cores, once"
-  cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore,libsql \
-    --root "$CACHE/tansu"
+  echo "building nisshi with cargo: about 20 minutes on 2 cores, once"
+  # SQLite storage only (libsql): the lab needs nothing else, and the default
+  # features add Postgres, S3 and schema registries to the build.
+  cargo install nisshi --version "$NISSHI_VERSION" --locked --no-default-features --features libsql \
+    --root "$CACHE/nisshi"
 fi
 
 step "Python venv for the checks: $CACHE/venv"

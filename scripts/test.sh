@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check kafka-lab has: formatting, clippy, unit and integration tests
-# (against real tansu and mock broker processes on loopback), the
+# (against real nisshi and mock broker processes on loopback), the
 # docker-compose.yml check, and every notebook executed headlessly on a fresh
 # broker, then KafkaDemo.ipynb run in JupyterLab itself by a headless browser.
 # Installs what is missing first (scripts/setup-notebooks.sh).
@@ -9,7 +9,6 @@ cd "$(dirname "$0")/.."
 
 CACHE="${KAFKA_LAB_CACHE:-$HOME/.cache/kafka-lab}"
 scripts/setup-notebooks.sh
-export KAFKA_LAB_TANSU="${KAFKA_LAB_TANSU:-$CACHE/tansu/bin/tansu}"
 venv="$CACHE/venv"
 
 printf '\n==> cargo fmt --check\n'
@@ -21,7 +20,7 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 printf '\n==> docker-compose.yml (Apache Kafka 3.9, KRaft)\n'
 "$venv/bin/python" scripts/check_compose.py docker-compose.yml
 
-printf '\n==> cargo test (unit and integration tests against tansu and mock brokers)\n'
+printf '\n==> cargo test (unit and integration tests against nisshi and mock brokers)\n'
 cargo test --workspace --all-features
 
 printf '\n==> notebooks, executed on a fresh embedded broker\n'

@@ -13,8 +13,10 @@
 //! | `isolation.level` | skip aborted transactions (`read_committed`) or not | [`ConsumerBuilder::isolation`] |
 //! | `enable.partition.eof` | report "end of partition" | `true`: reads stop at the end, like `kcat -e` |
 //! | `allow.auto.create.topics` | create a missing topic on subscribe | `false`: a typo is an error |
-//! | `session.timeout.ms` | how soon a silent member is declared dead | 10 s (librdkafka: 45 s) |
+//! | `session.timeout.ms` | how soon a silent member is declared dead | 6 s (librdkafka: 45 s) |
+//! | `heartbeat.interval.ms` | how often a member says it is alive | 2 s (librdkafka: 3 s) |
 //! | `fetch.queue.backoff.ms` | how long fetching pauses when the local queue is full | 0 (librdkafka: 1 s) |
+//! | `fetch.max.bytes`, `fetch.wait.max.ms` | how much one fetch response carries, how long an idle fetch waits | 1 MiB, 1 s (librdkafka: 50 MB, 0.5 s) |
 //!
 //! Properties given by the user (`-X`, `-F`) win over these defaults; what a
 //! builder sets explicitly wins over both. [`ConsumerBuilder::config`] shows the
@@ -102,12 +104,35 @@ pub struct ConsumerBuilder {
     properties: BTreeMap<String, String>,
 }
 
-/// Set unless the user (`-X`, `-F`) or the builder chose otherwise.
-const CONSUMER_DEFAULTS: [(&str, &str); 4] = [
+/// How a consumer joins its group and fetches: set on every consumer the
+/// crate builds (unless the user or the builder says otherwise), and given to
+/// the benchmark's peers so that they are measured on the same footing.
+pub const JOIN_AND_FETCH: [(&str, &str); 4] = [
     // A member that dies is noticed when its session times out; until then its
-    // partitions wait. 10 s (Kafka's default before 3.0) keeps a restarted
-    // consumer quick, and matters on the mock engine, which ignores LeaveGroup.
-    ("session.timeout.ms", "10000"),
+    // partitions wait. 6 s, the least Apache Kafka accepts
+    // (group.min.session.timeout.ms), keeps a restarted consumer quick, and
+    // matters on two engines: the mock ignores LeaveGroup, and nisshi 0.7 holds
+    // every JoinGroup for half the session timeout (3 s here, 22.5 s with
+    // librdkafka's 45 s).
+    ("session.timeout.ms", "6000"),
+    // A third of the session: a member misses two heartbeats before it is dead.
+    ("heartbeat.interval.ms", "2000"),
+    // How much one fetch response may carry, and how long the broker may hold
+    // a fetch for data. nisshi 0.7 builds a response one SQL query per record
+    // once fetch.wait.max.ms has passed, which librdkafka's 50 MB responses
+    // always hit: 1 MiB within 1 s read 200,000 readings at 12,500 msg/s there,
+    // against 3,000 with librdkafka's 50 MB within 0.5 s. Kafka answers as
+    // soon as data is there, so the wait only bounds an idle fetch.
+    ("fetch.max.bytes", "1048576"),
+    ("fetch.wait.max.ms", "1000"),
+];
+
+/// Set unless the user (`-X`, `-F`) or the builder chose otherwise.
+const CONSUMER_DEFAULTS: [(&str, &str); 7] = [
+    JOIN_AND_FETCH[0],
+    JOIN_AND_FETCH[1],
+    JOIN_AND_FETCH[2],
+    JOIN_AND_FETCH[3],
     ("auto.offset.reset", "earliest"),
     // librdkafka's 1 s pause of a partition's fetches once its local queue is
     // full stalled reads of 160,000 readings for 0.5-0.9 s at a time on the
@@ -433,7 +458,7 @@ const COMMIT_ROUNDS: u32 = 3;
 /// with Ctrl-C. This one sends the commit with its own reply queue
 /// (`rd_kafka_commit_queue`) and waits on that queue. A coordinator that is
 /// alive may still take longer than one timeout (a rebalance on the mock
-/// engine waits for a departed member's session, 10 s), so the wait goes on
+/// engine waits for a departed member's session, 6 s), so the wait goes on
 /// while the broker answers; a broker that is gone ends it after one round.
 /// The answer, when it comes, is checked partition by partition.
 fn commit_within<C: ConsumerContext>(

@@ -37,6 +37,21 @@ pub enum Error {
         client_said: Option<String>,
     },
 
+    /// A broker answered but refused this client's login (SASL): a wrong
+    /// password, an unknown user, or a mechanism the broker does not offer.
+    #[error(
+        "the broker at {bootstrap} refused this client's login: {client_said}.\n  Check the SASL \
+         settings: security.protocol, sasl.mechanism (the broker must offer it), sasl.username, \
+         sasl.password."
+    )]
+    LoginRefused {
+        /// The bootstrap servers that were tried.
+        bootstrap: String,
+        /// What the client reported, e.g. "SASL SCRAM authentication failed:
+        /// broker responded with invalid-proof".
+        client_said: String,
+    },
+
     /// A setting is not valid; nothing was sent or written. The user fixes it
     /// in the command or the settings (exit status 2).
     #[error("{message}")]
@@ -262,7 +277,9 @@ impl Error {
 
     /// Turns a client error into [`Error::BrokerUnreachable`] when it means that no
     /// broker answered at `bootstrap` within `waited` (connection refused, timed
-    /// out, all brokers down), and into [`Error::Kafka`] with `context` otherwise.
+    /// out, all brokers down); into [`Error::Timeout`] when the request timed
+    /// out though a broker accepts connections there; and into [`Error::Kafka`]
+    /// with `context` otherwise.
     /// [`crate::config::KafkaSettings::client_error`] fills in both from settings.
     pub fn from_client(
         bootstrap: &str,
@@ -272,6 +289,22 @@ impl Error {
     ) -> Self {
         use rdkafka::types::RDKafkaErrorCode as Code;
         match source.rdkafka_error_code() {
+            // Up but silent: nisshi holds a group's requests while the group
+            // rebalances, for half its session timeout per join.
+            Some(Code::OperationTimedOut)
+                if crate::net::is_reachable(bootstrap, Duration::from_millis(500)) =>
+            {
+                Error::Timeout {
+                    what: context.into(),
+                    waited,
+                    hint: Some(format!(
+                        "the broker at {bootstrap} accepts connections but did not answer. A \
+                         group's requests wait while the group rebalances (a member joining, or \
+                         one that died and whose session has not timed out yet); an overloaded \
+                         broker, or one refusing this client's credentials, does the same"
+                    )),
+                }
+            }
             Some(
                 Code::BrokerTransportFailure
                 | Code::AllBrokersDown
@@ -286,10 +319,27 @@ impl Error {
         }
     }
 
-    /// Adds the client's last connection error to a [`Error::BrokerUnreachable`].
+    /// Adds the client's last connection error to a [`Error::BrokerUnreachable`]
+    /// or a [`Error::Timeout`]. A broker that refused the login is not
+    /// unreachable: that becomes [`Error::LoginRefused`].
     pub fn with_client_said(mut self, said: Option<String>) -> Self {
-        if let Error::BrokerUnreachable { client_said, .. } = &mut self {
-            *client_said = said;
+        match &mut self {
+            Error::BrokerUnreachable { bootstrap, .. }
+                if said.as_deref().is_some_and(is_login_failure) =>
+            {
+                return Error::LoginRefused {
+                    bootstrap: std::mem::take(bootstrap),
+                    client_said: said.unwrap_or_default(),
+                };
+            }
+            Error::BrokerUnreachable { client_said, .. } => *client_said = said,
+            Error::Timeout { hint, .. } => {
+                if let Some(said) = said {
+                    let hint = hint.get_or_insert_with(String::new);
+                    hint.push_str(&format!(" (the client's last error: {said})"));
+                }
+            }
+            _ => {}
         }
         self
     }
@@ -305,6 +355,13 @@ impl Error {
             _ => 1,
         }
     }
+}
+
+/// Whether a client's error text says that the broker refused its login
+/// (librdkafka: "SASL authentication error: ...", "SASL PLAIN mechanism
+/// handshake failed: ...").
+pub(crate) fn is_login_failure(said: &str) -> bool {
+    said.contains("SASL") || said.contains("Authentication") || said.contains("authentication")
 }
 
 /// The setting an [`Error::Config`] is about. The library names concepts; the
@@ -441,6 +498,20 @@ mod tests {
         assert!(
             matches!(down, Error::BrokerUnreachable { ref bootstrap, .. } if bootstrap == "h:1")
         );
+        let login = Error::from_client(
+            "h:1",
+            waited,
+            "x",
+            KafkaError::MetadataFetch(Code::BrokerTransportFailure),
+        )
+        .with_client_said(Some(
+            "SASL authentication error: SASL SCRAM authentication failed: broker responded with \
+             invalid-proof"
+                .into(),
+        ));
+        assert!(matches!(login, Error::LoginRefused { .. }), "{login}");
+        assert_eq!(login.exit_code(), 1);
+        assert!(login.to_string().contains("sasl.password"), "{login}");
         let said = down.with_client_said(Some("refused".into())).to_string();
         assert!(said.contains("the client's last error: refused"), "{said}");
         let refused = Error::from_client(

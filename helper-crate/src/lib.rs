@@ -27,7 +27,7 @@
 //! | `analysis` (feature `analysis`) | the saved stream in polars: stats, chart | 08 | — |
 //! | [`display`] | tables for the terminal and the notebook | all | — |
 //! | [`bench`](mod@bench) | throughput and latency, measured | — | `kafka-producer-perf-test.sh` |
-//! | [`broker`] | the embedded broker (tansu or librdkafka's mock) | all | `kcat -M` (mock) |
+//! | [`broker`] | the embedded broker (nisshi, tansu or librdkafka's mock) | all | `kcat -M` (mock) |
 //! | [`shutdown`] | stopping cleanly: finish the batch, flush, commit | — | Ctrl-C |
 //! | [`error`] | what can go wrong, and what to do about it | — | — |
 //!
@@ -72,6 +72,7 @@ pub mod display;
 pub mod error;
 pub mod groups;
 pub mod lab;
+mod net;
 pub mod offsets;
 pub mod produce;
 pub mod record;

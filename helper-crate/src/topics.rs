@@ -32,7 +32,7 @@ use serde::Serialize;
 
 use crate::config::KafkaSettings;
 use crate::display::{AsTable, Table};
-use crate::error::{Error, Result, Setting};
+use crate::error::{is_login_failure, Error, Result, Setting};
 
 /// One broker of the cluster.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -294,8 +294,8 @@ pub fn delete_wipes_the_broker(settings: &KafkaSettings) -> Result<bool> {
 }
 
 /// Deletes a topic and all its messages. On an engine where that deletes every
-/// topic (tansu 0.6), refuses unless `accept_wiping_the_broker`: the user's
-/// other topics, messages and committed offsets would go too.
+/// topic (nisshi 0.7, tansu 0.6), refuses unless `accept_wiping_the_broker`:
+/// the user's other topics, messages and committed offsets would go too.
 pub fn delete_topic(
     settings: &KafkaSettings,
     topic: &str,
@@ -306,9 +306,9 @@ pub fn delete_topic(
         return Err(Error::config(
             Setting::WipeConsent,
             format!(
-                "not deleting '{topic}': on this broker (tansu 0.6) deleting one topic deletes \
-                 every topic, message and committed offset. Leave the topic (it costs nothing), \
-                 or accept losing everything"
+                "not deleting '{topic}': on this broker (nisshi 0.7 or tansu 0.6, by its \
+                 cluster id) deleting one topic deletes every topic, message and committed \
+                 offset. Leave the topic (it costs nothing), or accept losing everything"
             ),
         ));
     }
@@ -362,19 +362,27 @@ impl LastError {
     }
 }
 
+impl LastError {
+    /// Keeps `said`, unless what is kept is a refused login: the disconnects
+    /// that follow one say less.
+    fn keep(&self, said: String) {
+        if let Ok(mut last) = self.0.lock() {
+            if !last.as_deref().is_some_and(is_login_failure) || is_login_failure(&said) {
+                *last = Some(said);
+            }
+        }
+    }
+}
+
 impl ClientContext for LastError {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
         if (level as i32) <= (RDKafkaLogLevel::Warning as i32) {
-            if let Ok(mut last) = self.0.lock() {
-                *last = Some(format!("{facility}: {message}"));
-            }
+            self.keep(format!("{facility}: {message}"));
         }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if let Ok(mut last) = self.0.lock() {
-            *last = Some(format!("{error}: {reason}"));
-        }
+        self.keep(format!("{error}: {reason}"));
     }
 }
 
@@ -421,7 +429,7 @@ fn admin_client(
             what: request.to_string(),
             broker: format!("librdkafka mock engine at {}", settings.bootstrap()),
             hint: "Create topics when starting it: `kafka-lab broker --engine mock --topic \
-                   NAME:PARTITIONS`, or use the tansu engine or Apache Kafka."
+                   NAME:PARTITIONS`, or use the nisshi engine or Apache Kafka."
                 .to_string(),
         });
     }

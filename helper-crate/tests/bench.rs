@@ -37,13 +37,13 @@ fn bench_of_10000_messages_completes_with_matching_counts(engine: Engine) {
     assert_eq!(json["consume_to_csv"]["messages"], 11_400);
 }
 
-/// The peers run on the same broker in the same run: confluent-kafka on tansu,
-/// kcat on the mock (Debian's kcat cannot talk to tansu).
+/// The peers run on the same broker in the same run: confluent-kafka on the
+/// broker program, kcat on the mock (Debian's kcat cannot talk to nisshi or tansu).
 #[test]
 fn peers_run_on_the_same_broker_and_their_counts_match() {
     for (engine, flag, tool) in [
         (
-            Engine::Tansu,
+            common::program_engine(),
             "--compare-python",
             "confluent-kafka (Python)",
         ),

@@ -1,5 +1,5 @@
 //! The broker dies (SIGKILL) and comes back while a producer and a consumer are
-//! running. With the tansu engine, which keeps its data, nothing is lost and
+//! running. With a broker program (nisshi, tansu), which keeps its data, nothing is lost and
 //! nothing is written twice.
 
 mod common;
@@ -14,9 +14,9 @@ use kafka_lab::produce::produce_weather;
 use kafka_lab::weather::WeatherGenerator;
 
 #[test]
-fn tansu_restart_mid_produce_and_mid_consume_loses_and_duplicates_nothing() {
+fn a_broker_restart_mid_produce_and_mid_consume_loses_and_duplicates_nothing() {
     let readings = 600;
-    let mut broker = TestBroker::start(Engine::Tansu, &[("weather", 1)]);
+    let mut broker = TestBroker::start(common::program_engine(), &[("weather", 1)]);
     // Long enough to ride out the outage: librdkafka retries until this passes.
     let settings = broker.settings().with_timeout(Duration::from_secs(30));
     let dir = temp_dir("restart");
@@ -29,13 +29,15 @@ fn tansu_restart_mid_produce_and_mid_consume_loses_and_duplicates_nothing() {
             produce_weather(&settings, "weather", &mut generator, readings, Some(150.0))
         })
     };
+    let group = fresh_group_id("restart");
     let consumer = {
         let settings = settings.clone();
         let csv = csv.clone();
+        let group = group.clone();
         std::thread::spawn(move || {
             let options = ConsumeOptions::new("weather")
                 .from(StartFrom::Earliest)
-                .group(fresh_group_id("restart"))
+                .group(group)
                 .max(readings)
                 .timeout(Duration::from_secs(60))
                 .follow();
@@ -59,6 +61,14 @@ fn tansu_restart_mid_produce_and_mid_consume_loses_and_duplicates_nothing() {
 
     let report = consumer.join().unwrap().unwrap();
     eprintln!("consumer: {}", report.summary());
+    // Readings the consumer read again after the restart (from its committed
+    // offset: at least once) count towards its maximum, so it may stop short:
+    // then the group's next run reads the rest, as a user's would.
+    if read_csv_log(&csv).unwrap().len() < readings {
+        let options = ConsumeOptions::new("weather").group(group).max(readings);
+        let rest = consume::consume_to_csv(&settings, options, &csv).unwrap();
+        eprintln!("the group's next run: {}", rest.summary());
+    }
     let rows = read_csv_log(&csv).unwrap();
     assert_eq!(rows.len(), readings);
     for (row, delivery) in rows.iter().zip(&delivered.0) {
@@ -96,7 +106,7 @@ fn mock_restart_shows_what_an_in_memory_broker_loses() {
 
 #[test]
 fn a_broker_that_stays_away_gets_each_undelivered_reading_reported() {
-    let mut broker = TestBroker::start(Engine::Tansu, &[("weather", 1)]);
+    let mut broker = TestBroker::start(common::program_engine(), &[("weather", 1)]);
     let settings = broker.settings().with_timeout(Duration::from_secs(2));
     let mut producer = kafka_lab::produce::WeatherProducer::new(&settings, "weather").unwrap();
     broker.broker.kill();

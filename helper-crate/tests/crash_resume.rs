@@ -11,7 +11,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{kafka_lab_bin, temp_dir, TestBroker};
-use kafka_lab::broker::Engine;
 use kafka_lab::consume::fresh_group_id;
 use kafka_lab::csv_log::read_csv_log;
 use kafka_lab::offsets;
@@ -57,7 +56,7 @@ fn kill_points(readings: usize, kills: usize) -> Vec<usize> {
 fn killed_consumer_resumes_and_the_csv_holds_each_reading_once() {
     let readings = env_number("KAFKA_LAB_CRASH_READINGS", 2_000);
     let kills = env_number("KAFKA_LAB_CRASH_KILLS", 3);
-    let broker = TestBroker::start(Engine::Tansu, &[("weather", 1)]);
+    let broker = TestBroker::start(common::program_engine(), &[("weather", 1)]);
     let settings = broker.settings();
     let mut generator = WeatherGenerator::default_cities(99);
     let produced = produce_weather(&settings, "weather", &mut generator, readings, None).unwrap();
@@ -132,5 +131,66 @@ fn killed_consumer_resumes_and_the_csv_holds_each_reading_once() {
     assert_eq!(
         offsets::committed_offsets(&settings, &group, "weather").unwrap(),
         vec![(0, Some(readings as i64))]
+    );
+}
+
+/// The sequence that froze a group on tansu 0.6: a consumer SIGKILLed while it
+/// joins its group, four times over (a student interrupting a cell, a kernel
+/// restarted), then the same command again, without static membership. On
+/// nisshi the dead members expire after their session timeout and the new
+/// consumer reads every reading into the CSV, well within a minute. tansu 0.6
+/// may keep a dead member for good: there the consumer must fail and say so,
+/// never end with exit 0 and an empty CSV.
+#[test]
+fn consumers_killed_while_joining_do_not_freeze_their_group() {
+    let engine = common::program_engine();
+    let broker = TestBroker::start(engine, &[("weather", 3)]);
+    broker.produce("weather", 21, 3000);
+    let dir = temp_dir("killed-joining");
+    let csv = dir.join("kafka_log.csv");
+    let group = fresh_group_id("joining");
+    let consume = |timeout_ms: &str| {
+        let mut command = Command::new(kafka_lab_bin());
+        command
+            .current_dir(&dir)
+            .args(["-b", broker.bootstrap(), "consume", "--topic", "weather"])
+            .args(["--group", &group, "--csv", csv.to_str().unwrap()])
+            .args(["--max", "3000", "--timeout-ms", timeout_ms])
+            .stdin(Stdio::null());
+        command
+    };
+    for after_ms in [200, 600, 400, 500] {
+        let mut joining = consume("60000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(after_ms));
+        joining.kill().unwrap();
+        joining.wait().unwrap();
+    }
+
+    let restarted = Instant::now();
+    let output = consume("60000").output().unwrap();
+    let took = restarted.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!("{engine}: after 4 kills during the join, the restart took {took:?}\n{stderr}");
+    if engine == kafka_lab::broker::Engine::Tansu && !output.status.success() {
+        assert!(
+            stderr.contains("no partition of 'weather' was assigned"),
+            "{stderr}"
+        );
+        return;
+    }
+    assert!(output.status.success(), "{}", common::describe(&output));
+    assert_eq!(read_csv_log(&csv).unwrap().len(), 3000);
+    assert!(took < Duration::from_secs(60), "{took:?}");
+    assert_eq!(
+        offsets::committed_offsets(&broker.settings(), &group, "weather")
+            .unwrap()
+            .iter()
+            .map(|(_, offset)| offset.unwrap_or(0))
+            .sum::<i64>(),
+        3000
     );
 }

@@ -69,7 +69,10 @@ fn transactions_are_isolated_or_the_gap_is_reported(engine: Engine) {
             assert!(why.contains("transactions ("), "{why}");
             println!("tansu: {why}");
         }
-        (Isolation::NotIsolated, Engine::Mock) => {
+        // nisshi 0.7.0-pre.2 hides an open transaction from read_committed
+        // (the last stable offset) but never tells the client which
+        // transactions were aborted, so their readings are delivered.
+        (Isolation::NotIsolated, Engine::Mock | Engine::Nisshi) => {
             assert_eq!(demo.read_uncommitted_saw, (3, 3));
             assert_eq!(demo.read_committed_saw, (3, 3), "{demo}");
         }
@@ -110,8 +113,21 @@ fn exactly_once_averages_after_a_crash_or_the_gap_is_reported(engine: Engine) {
                     crash_after: None,
                     ..options
                 },
-            )
-            .unwrap();
+            );
+            let second = match (second, engine) {
+                // nisshi 0.7.0-pre.2 commits transactions, offsets included,
+                // but after a restart with the same transactional.id (the
+                // fencing of the crashed producer) its first offsets fail.
+                (Err(Error::Unsupported { what, hint, .. }), Engine::Nisshi) => {
+                    assert!(
+                        what.contains("send_offsets_to_transaction"),
+                        "{what}: {hint}"
+                    );
+                    println!("nisshi: {what}: {hint}");
+                    return;
+                }
+                (second, _) => second.unwrap(),
+            };
             assert!(!second.crashed);
             let check = delivery::check_averages(
                 &settings,
@@ -135,7 +151,7 @@ fn exactly_once_averages_after_a_crash_or_the_gap_is_reported(engine: Engine) {
                     assert_eq!((check.messages, check.input_readings), (45, 30), "{check}");
                     assert!(!check.exactly_once());
                 }
-                Engine::Tansu => {
+                Engine::Nisshi | Engine::Tansu => {
                     assert_eq!(
                         second.processed, 20,
                         "resumed after the committed transaction"

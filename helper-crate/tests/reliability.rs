@@ -27,7 +27,7 @@ fn wait_for_rows(path: &std::path::Path, rows: usize) {
 
 #[test]
 fn sigterm_finishes_the_batch_commits_and_exits_0() {
-    let broker = TestBroker::start(Engine::Tansu, &[("weather", 1)]);
+    let broker = TestBroker::start(common::program_engine(), &[("weather", 1)]);
     let settings = broker.settings();
     broker.produce("weather", 21, 50);
     let dir = temp_dir("sigterm-consume");
@@ -88,7 +88,7 @@ fn sigterm_finishes_the_batch_commits_and_exits_0() {
 
 #[test]
 fn a_missing_topic_is_named_and_not_created() {
-    let broker = TestBroker::start(Engine::Tansu, &[]);
+    let broker = TestBroker::start(common::program_engine(), &[]);
     let dir = temp_dir("missing-topic");
     for args in [
         vec!["produce", "--topic", "nowhere"],
@@ -151,7 +151,7 @@ fn properties_files_are_applied_and_secrets_never_printed() {
 
     // With valid settings, against a real broker that does not speak SASL: the
     // handshake fails, and the password appears nowhere in the output.
-    let broker = TestBroker::start(Engine::Tansu, &[("weather", 1)]);
+    let broker = TestBroker::start(common::program_engine(), &[("weather", 1)]);
     let sasl = [
         "security.protocol=SASL_PLAINTEXT",
         "sasl.mechanism=PLAIN",
@@ -278,7 +278,7 @@ fn a_data_folder_without_a_persistent_engine_is_refused_not_silently_in_memory()
 /// and the CSV it leaves is consistent: readable, no message twice.
 #[test]
 fn consume_ends_within_its_bound_when_the_broker_dies() {
-    let mut broker = TestBroker::start(Engine::Tansu, &[("weather", 1)]);
+    let mut broker = TestBroker::start(common::program_engine(), &[("weather", 1)]);
     broker.produce("weather", 1, 3000);
     let dir = temp_dir("broker-dies");
     let csv = dir.join("kafka_log.csv");
@@ -482,7 +482,7 @@ fn produce_stops_on_the_first_signal_and_reports_every_delivered_reading() {
 /// and still writes and commits what came before it.
 #[test]
 fn a_stuck_partition_is_named_with_its_offset() {
-    let broker = TestBroker::start(Engine::Tansu, &[("weather", 1)]);
+    let broker = TestBroker::start(common::program_engine(), &[("weather", 1)]);
     broker.produce("weather", 5, 3);
     let mut large = broker.settings();
     large.set("message.max.bytes", "10000000");
@@ -531,7 +531,7 @@ fn a_stuck_partition_is_named_with_its_offset() {
 /// so does the library's `poll_batch`, instead of an empty read that looks fine.
 #[test]
 fn a_member_given_no_partition_while_messages_wait_fails_loudly() {
-    let broker = TestBroker::start(Engine::Tansu, &[("weather", 1)]);
+    let broker = TestBroker::start(common::program_engine(), &[("weather", 1)]);
     broker.produce("weather", 7, 1);
     let dir = temp_dir("not-assigned");
     let group = fresh_group_id("frozen");
@@ -634,7 +634,7 @@ fn unreadable_properties_files_exit_2_and_the_mock_warns_beyond_loopback() {
 /// waits, so its read ends by timeout with exit 0.
 #[test]
 fn a_spare_member_beside_members_that_read_is_not_an_error() {
-    let broker = TestBroker::start(Engine::Tansu, &[("weather", 1)]);
+    let broker = TestBroker::start(common::program_engine(), &[("weather", 1)]);
     broker.produce("weather", 9, 1);
     let dir = temp_dir("spare");
     let group = fresh_group_id("spare");
@@ -642,14 +642,17 @@ fn a_spare_member_beside_members_that_read_is_not_an_error() {
     let reader = start_follower(&dir, broker.bootstrap(), &group, &csv, "10000");
     let settings = broker.settings();
     let producing = std::thread::spawn(move || {
-        for seed in 0..16 {
+        for seed in 0..32 {
             let readings =
                 kafka_lab::weather::WeatherGenerator::default_cities(seed).take_readings(1);
             kafka_lab::produce::produce_readings(&settings, "weather", &readings).unwrap();
             std::thread::sleep(Duration::from_millis(500));
         }
     });
-    let spare = kafka_lab(&dir, &group_read(broker.bootstrap(), &group, "6000"));
+    // Long enough to outlast the rebalance its own join causes: nisshi holds
+    // every member's JoinGroup for half the group's session timeout (5 s
+    // here), and nobody reads meanwhile.
+    let spare = kafka_lab(&dir, &group_read(broker.bootstrap(), &group, "15000"));
     producing.join().unwrap();
     drop(reader);
     assert_eq!(spare.status.code(), Some(0), "{}", describe(&spare));

@@ -70,7 +70,7 @@ fn topics_list_shows_partitions_and_watermarks(engine: Engine) {
     broker.produce("weather", 7, 4);
 
     match engine {
-        Engine::Tansu => {
+        Engine::Nisshi | Engine::Tansu => {
             let created = topics::create_topic(&settings, "cities", 3).unwrap();
             assert_eq!(created.partitions.len(), 3);
             let again = topics::create_topic(&settings, "cities", 3).unwrap_err();
@@ -137,8 +137,8 @@ fn topics_list_shows_partitions_and_watermarks(engine: Engine) {
 }
 
 #[test]
-fn tansu_refuses_a_delete_that_would_wipe_every_topic_unless_accepted() {
-    let broker = TestBroker::start(Engine::Tansu, &[]);
+fn a_delete_that_would_wipe_every_topic_is_refused_unless_accepted() {
+    let broker = TestBroker::start(common::program_engine(), &[]);
     let settings = broker.settings();
     topics::create_topic(&settings, "keep", 1).unwrap();
     topics::create_topic(&settings, "short-lived", 2).unwrap();
@@ -162,19 +162,19 @@ fn tansu_refuses_a_delete_that_would_wipe_every_topic_unless_accepted() {
         Some(5)
     );
 
-    // Accepted: the engine still wipes everything. When a tansu version stops
-    // doing that, this fails: lift the refusal for that version.
+    // Accepted: the engine still wipes everything. When a nisshi (or tansu)
+    // version stops doing that, this fails: lift the refusal for that version.
     topics::delete_topic(&settings, "short-lived", true).unwrap();
     assert!(!topics::topic_exists(&settings, "short-lived").unwrap());
     assert!(
         !topics::topic_exists(&settings, "keep").unwrap(),
-        "tansu 0.6 deleted the other topic too (the reason for the refusal)"
+        "the engine deleted the other topic too (the reason for the refusal)"
     );
 }
 
 #[test]
-fn tansu_keeps_messages_and_committed_offsets_across_a_broker_kill() {
-    let mut broker = TestBroker::start(Engine::Tansu, &[("weather", 1)]);
+fn the_broker_program_keeps_messages_and_committed_offsets_across_a_kill() {
+    let mut broker = TestBroker::start(common::program_engine(), &[("weather", 1)]);
     let settings = broker.settings();
     let readings = WeatherGenerator::default_cities(8).take_readings(10);
     produce_readings(&settings, "weather", &readings).unwrap();
@@ -273,7 +273,7 @@ fn bad_usage_exits_2_with_a_one_line_reason_and_writes_nothing() {
         (vec!["produce", "--count", "ten"], "invalid value 'ten'"),
         (
             vec!["broker", "--engine", "kafka"],
-            "[possible values: tansu, mock]",
+            "[possible values: nisshi, tansu, mock]",
         ),
     ] {
         let stderr = common::kafka_lab_fails(&dir, &address, &args, 2);

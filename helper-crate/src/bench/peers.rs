@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::{stored, BenchOptions, Throughput};
+use crate::client::JOIN_AND_FETCH;
 use crate::config::KafkaSettings;
 use crate::consume::fresh_group_id;
 use crate::error::{Error, Result};
@@ -49,7 +50,7 @@ pub fn kcat_bench(settings: &KafkaSettings, options: &BenchOptions) -> Result<Pe
             return Err(Error::Program {
                 program: "kcat".to_string(),
                 message: format!(
-                    "{} (Debian's kcat talks to the mock engine, not to tansu)",
+                    "{} (Debian's kcat talks to the mock engine, not to nisshi or tansu)",
                     String::from_utf8_lossy(&output.stderr).trim()
                 ),
             });
@@ -74,21 +75,31 @@ pub fn kcat_bench(settings: &KafkaSettings, options: &BenchOptions) -> Result<Pe
     let expected = stored(settings, &options.topic)?;
     let group = fresh_group_id("bench-kcat");
     let count = expected.to_string();
-    let consumed = kcat(&[
-        "-G",
-        &group,
-        "-X",
-        "auto.offset.reset=earliest",
-        "-e",
-        "-c",
-        &count,
-        &options.topic,
-    ])?;
+    let consumer_settings: Vec<String> = join_and_fetch(settings)
+        .into_iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    let mut consume_args = vec!["-G", &group, "-X", "auto.offset.reset=earliest"];
+    for property in &consumer_settings {
+        consume_args.extend(["-X", property]);
+    }
+    consume_args.extend(["-e", "-c", &count, &options.topic]);
+    let consumed = kcat(&consume_args)?;
     Ok(PeerFigures {
         tool: "kcat".to_string(),
         produce,
         consume: Throughput::new(expected, value_bytes, consumed),
     })
+}
+
+/// The crate's consumer settings for joining and fetching ([`JOIN_AND_FETCH`])
+/// where the user's settings leave them: a peer's consumer joins its group and
+/// fetches as the crate's does (on nisshi, both decide the speed).
+fn join_and_fetch(settings: &KafkaSettings) -> Vec<(&'static str, &'static str)> {
+    JOIN_AND_FETCH
+        .into_iter()
+        .filter(|(key, _)| !settings.properties().contains_key(*key))
+        .collect()
 }
 
 /// The Python benchmark `--compare-python` runs, embedded so the binary needs
@@ -119,6 +130,11 @@ pub fn python_bench(
                 .properties()
                 .iter()
                 .map(|(key, value)| format!("{key}={value}")),
+        )
+        .args(
+            join_and_fetch(settings)
+                .into_iter()
+                .map(|(key, value)| format!("consumer:{key}={value}")),
         )
         .output();
     let _ = std::fs::remove_file(&script);

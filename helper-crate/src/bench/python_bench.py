@@ -5,7 +5,9 @@ decoding each value as JSON, as a Python lab consumer does. Prints one JSON
 object with both timings.
 `kafka-lab bench --compare-python` runs it (it is embedded in the binary).
 
-    python_bench.py BOOTSTRAP TOPIC FILE GROUP [KEY=VALUE ...]
+    python_bench.py BOOTSTRAP TOPIC FILE GROUP [KEY=VALUE ...] [consumer:KEY=VALUE ...]
+
+KEY=VALUE properties go to both clients, consumer:KEY=VALUE ones to the consumer.
 """
 
 import json
@@ -17,7 +19,10 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 def main():
     bootstrap, topic, path, group = sys.argv[1:5]
-    extra = dict(pair.split("=", 1) for pair in sys.argv[5:])
+    pairs = [pair.split("=", 1) for pair in sys.argv[5:]]
+    extra = {key: value for key, value in pairs if not key.startswith("consumer:")}
+    consumer_extra = {key[len("consumer:"):]: value for key, value in pairs
+                      if key.startswith("consumer:")}
     with open(path, "rb") as lines:
         readings = [line.rstrip(b"\n").split(b":", 1) for line in lines]
 
@@ -45,7 +50,8 @@ def main():
         sys.exit(f"{failed} messages failed delivery")
 
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                         "auto.offset.reset": "earliest", "enable.auto.commit": True, **extra})
+                         "auto.offset.reset": "earliest", "enable.auto.commit": True, **extra,
+                         **consumer_extra})
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     expected = 0
     for p in partitions:

@@ -6,25 +6,54 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::find_tansu;
+use super::find_engine_binary;
 use crate::error::{Error, Result, Setting};
 
 /// Which broker implementation to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Engine {
-    /// The tansu broker process, SQLite storage.
+    /// nisshi 0.7 (tansu renamed), a broker process with SQLite storage: the
+    /// default, because a crashed consumer does not freeze its group there.
+    Nisshi,
+    /// tansu 0.6, the same broker before its rename, SQLite storage.
     Tansu,
     /// librdkafka's in-memory mock cluster.
     Mock,
 }
 
 impl Engine {
-    /// `KAFKA_LAB_ENGINE` if set, else tansu when it is installed, else mock.
+    /// The engines that run as a broker program of their own, in the order
+    /// they are preferred when installed.
+    pub const PROGRAMS: [Engine; 2] = [Engine::Nisshi, Engine::Tansu];
+
+    /// `KAFKA_LAB_ENGINE` if set, else the first installed of nisshi and
+    /// tansu, else mock (nothing to install).
     pub fn from_env_or_installed() -> Result<Engine> {
         match std::env::var("KAFKA_LAB_ENGINE") {
             Ok(name) if !name.trim().is_empty() => name.parse(),
-            _ if find_tansu().is_some() => Ok(Engine::Tansu),
-            _ => Ok(Engine::Mock),
+            _ => Ok(Engine::installed_program().unwrap_or(Engine::Mock)),
+        }
+    }
+
+    /// The preferred broker program that is installed, if any.
+    pub fn installed_program() -> Option<Engine> {
+        Engine::PROGRAMS
+            .into_iter()
+            .find(|engine| find_engine_binary(*engine).is_some())
+    }
+
+    /// Whether this engine is a program of its own (nisshi, tansu) that
+    /// keeps its data on disk, rather than the in-memory mock.
+    pub fn is_program(self) -> bool {
+        self != Engine::Mock
+    }
+
+    /// The environment variable that points at this engine's binary.
+    pub fn binary_variable(self) -> &'static str {
+        match self {
+            Engine::Nisshi => "KAFKA_LAB_NISSHI",
+            Engine::Tansu => "KAFKA_LAB_TANSU",
+            Engine::Mock => "KAFKA_LAB_BIN",
         }
     }
 }
@@ -34,11 +63,12 @@ impl FromStr for Engine {
 
     fn from_str(name: &str) -> Result<Engine> {
         match name.trim().to_ascii_lowercase().as_str() {
+            "nisshi" => Ok(Engine::Nisshi),
             "tansu" => Ok(Engine::Tansu),
             "mock" => Ok(Engine::Mock),
             other => Err(Error::config(
                 Setting::Engine,
-                format!("unknown broker engine '{other}': expected tansu or mock"),
+                format!("unknown broker engine '{other}': expected nisshi, tansu or mock"),
             )),
         }
     }
@@ -47,6 +77,7 @@ impl FromStr for Engine {
 impl fmt::Display for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Engine::Nisshi => "nisshi",
             Engine::Tansu => "tansu",
             Engine::Mock => "mock",
         })
@@ -100,7 +131,8 @@ impl fmt::Display for TopicSpec {
 /// own `kafka-lab broker` process.
 #[derive(Clone, Debug, PartialEq, Eq, clap::Args)]
 pub struct BrokerArgs {
-    /// tansu (SQLite storage, default when installed) or mock (librdkafka, in memory)
+    /// nisshi (SQLite storage, default when installed), tansu (0.6, SQLite) or
+    /// mock (librdkafka, in memory)
     #[arg(long, value_enum)]
     pub engine: Option<Engine>,
     /// Address to listen on and advertise
@@ -144,10 +176,10 @@ impl BrokerArgs {
         if self.data.is_some() && engine == Engine::Mock && self.engine.is_none() {
             return Err(Error::config(
                 Setting::Engine,
-                "a data folder keeps the broker's data on disk, but the tansu engine is not \
-                 installed (or KAFKA_LAB_ENGINE says mock), and the mock keeps everything in \
-                 memory: install tansu with scripts/setup.sh (or set KAFKA_LAB_TANSU), or ask for \
-                 the mock engine by name, without a data folder",
+                "a data folder keeps the broker's data on disk, but no broker program (nisshi \
+                 or tansu) is installed (or KAFKA_LAB_ENGINE says mock), and the mock keeps \
+                 everything in memory: install nisshi with scripts/setup.sh (or set \
+                 KAFKA_LAB_NISSHI), or ask for the mock engine by name, without a data folder",
             ));
         }
         let mut config = BrokerConfig::new(engine, self.listen);
@@ -168,7 +200,7 @@ pub struct BrokerConfig {
     pub engine: Engine,
     /// Where it listens (and what it advertises).
     pub listen: SocketAddr,
-    /// Where it keeps its data and log (tansu: `tansu.db`; both: `broker.log`).
+    /// Where it keeps its data and log (nisshi, tansu: `<engine>.db`; all: `broker.log`).
     pub data_dir: PathBuf,
     /// Topics to have at start: (name, partitions).
     pub topics: Vec<(String, i32)>,

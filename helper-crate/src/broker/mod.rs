@@ -4,9 +4,12 @@
 //! TCP (port 9092 by convention). The lab needs one, and cannot assume Docker or a
 //! Kafka download, so it brings its own, with two engines:
 //!
-//! - **tansu** (default): a Kafka-compatible broker written in Rust, installed
-//!   with `cargo install tansu`, storing its data in SQLite. A real broker
-//!   process: data and committed offsets survive a restart.
+//! - **nisshi** (default): a Kafka-compatible broker written in Rust (named
+//!   tansu until 0.6), installed with `cargo install nisshi`, storing its data
+//!   in SQLite. A real broker process: data and committed offsets survive a
+//!   restart, and a consumer that dies is removed from its group after its
+//!   session timeout. **tansu** 0.6 runs the same way (`--engine tansu`), but
+//!   keeps a dead member in its group for good.
 //! - **mock**: librdkafka's built-in mock cluster (what `kcat -M` starts), run
 //!   inside a `kafka-lab broker --engine mock` process. Nothing to install, in
 //!   memory only, and without CreateTopics: topics are made at start with
@@ -14,7 +17,7 @@
 //!   process forwards the fixed address (e.g. 127.0.0.1:9092) to it and has the
 //!   mock advertise the fixed address in its metadata.
 //!
-//! [`EmbeddedBroker`] starts either engine as a child process on a loopback
+//! [`EmbeddedBroker`] starts any engine as a child process on a loopback
 //! address, waits until it answers a Metadata request, and stops it when dropped.
 //! [`BrokerHandle::find_or_start`] is what the lab and notebooks call: use the
 //! broker at the bootstrap address if one answers, else start one there.
@@ -30,11 +33,12 @@ pub mod config;
 pub mod mock;
 pub mod process;
 
+pub use crate::net::is_reachable;
 pub use config::{default_data_dir, BrokerArgs, BrokerConfig, Engine, TopicSpec};
 pub use mock::MockBroker;
 pub use process::EmbeddedBroker;
 
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -53,7 +57,7 @@ pub enum BrokerHandle {
 impl BrokerHandle {
     /// Uses the broker at `settings`' bootstrap address if one answers; else, if
     /// that address is on this machine, starts an embedded broker there (engine
-    /// from `KAFKA_LAB_ENGINE`, else tansu when installed, else mock) with a
+    /// from `KAFKA_LAB_ENGINE`, else nisshi or tansu when installed, else mock) with a
     /// `weather` topic of one partition.
     pub fn find_or_start(settings: &KafkaSettings) -> Result<BrokerHandle> {
         let first = settings.bootstrap().split(',').next().unwrap_or_default();
@@ -109,23 +113,7 @@ impl BrokerHandle {
     }
 }
 
-/// Whether something accepts TCP connections at any of the bootstrap servers.
-pub fn is_reachable(bootstrap: &str, timeout: Duration) -> bool {
-    bootstrap.split(',').any(|server| {
-        let server = server.trim();
-        let server = server.rsplit("://").next().unwrap_or(server);
-        server
-            .to_socket_addrs()
-            .map(|addrs| {
-                addrs
-                    .into_iter()
-                    .any(|a| TcpStream::connect_timeout(&a, timeout).is_ok())
-            })
-            .unwrap_or(false)
-    })
-}
-
-/// Warns on stderr when an embedded broker (either engine) is to listen beyond
+/// Warns on stderr when an embedded broker (any engine) is to listen beyond
 /// this machine: it has no authentication, so anyone who can reach the address
 /// can read and write every topic.
 pub(crate) fn warn_if_not_loopback(listen: SocketAddr) {
@@ -147,21 +135,21 @@ pub fn free_loopback_port() -> Result<u16> {
         .map_err(|e| Error::Broker(format!("no free loopback port: {e}")))
 }
 
-/// The tansu engine's binary: `$KAFKA_LAB_TANSU`, then `tansu` on PATH, then
-/// where the setup script installs it (`~/.cache/kafka-lab/tansu/bin/tansu`),
-/// then the same for `nisshi`, tansu's name from 0.7 on (same broker flags;
-/// `~/.cache/kafka-lab/nisshi/bin/nisshi`).
-pub fn find_tansu() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("KAFKA_LAB_TANSU") {
+/// A broker program's binary (nisshi or tansu): the file its variable names
+/// (`$KAFKA_LAB_NISSHI`, `$KAFKA_LAB_TANSU`), else the program on PATH, else
+/// where the setup script installs it (`~/.cache/kafka-lab/nisshi/bin/nisshi`).
+/// `None` for the mock, which runs inside kafka-lab itself.
+pub fn find_engine_binary(engine: Engine) -> Option<PathBuf> {
+    if !engine.is_program() {
+        return None;
+    }
+    if let Some(path) = std::env::var_os(engine.binary_variable()) {
         return Some(PathBuf::from(path)).filter(|p| p.is_file());
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    ["tansu", "nisshi"].iter().find_map(|name| {
-        let installed = home
-            .as_ref()
-            .map(|home| home.join(format!(".cache/kafka-lab/{name}/bin/{name}")));
-        find_on_path(name).or(installed.filter(|p| p.is_file()))
-    })
+    let name = engine.to_string();
+    let installed = std::env::var_os("HOME")
+        .map(|home| PathBuf::from(home).join(format!(".cache/kafka-lab/{name}/bin/{name}")));
+    find_on_path(&name).or(installed.filter(|p| p.is_file()))
 }
 
 /// The kafka-lab binary (to run the mock engine in its own process):
@@ -223,6 +211,9 @@ mod tests {
     #[test]
     fn engines_parse_and_print() {
         assert_eq!("tansu".parse::<Engine>().unwrap(), Engine::Tansu);
+        assert_eq!(" Nisshi".parse::<Engine>().unwrap(), Engine::Nisshi);
+        assert_eq!(Engine::Nisshi.to_string(), "nisshi");
+        assert!(Engine::PROGRAMS.iter().all(|engine| engine.is_program()));
         assert_eq!("MOCK".parse::<Engine>().unwrap(), Engine::Mock);
         assert_eq!("kafka".parse::<Engine>().unwrap_err().exit_code(), 2);
         assert_eq!(Engine::Mock.to_string(), "mock");

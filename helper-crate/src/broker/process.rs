@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::config::{BrokerArgs, BrokerConfig, Engine, TopicSpec};
-use super::{find_kafka_lab, find_tansu, free_loopback_port, is_reachable};
+use super::{find_engine_binary, find_kafka_lab, free_loopback_port, is_reachable};
 use crate::config::KafkaSettings;
 use crate::error::{Error, Result};
 use crate::shutdown;
@@ -37,7 +37,7 @@ impl EmbeddedBroker {
         let log_err = log.try_clone().map_err(|e| Error::io(&log_path, e))?;
 
         let mut command = match config.engine {
-            Engine::Tansu => tansu_command(&config)?,
+            Engine::Nisshi | Engine::Tansu => program_command(&config)?,
             Engine::Mock => mock_command(&config)?,
         };
         command
@@ -63,7 +63,7 @@ impl EmbeddedBroker {
             config,
         };
         broker.wait_until_ready(&log_path)?;
-        if broker.config.engine == Engine::Tansu {
+        if broker.config.engine.is_program() {
             for (topic, partitions) in broker.config.topics.clone() {
                 topics::ensure_topic(&broker.settings(), &topic, partitions)?;
             }
@@ -201,19 +201,23 @@ impl Drop for EmbeddedBroker {
     }
 }
 
-fn tansu_command(config: &BrokerConfig) -> Result<Command> {
-    let tansu = find_tansu().ok_or_else(|| {
-        Error::Broker(
-            "the tansu engine is not installed. Install it with `scripts/setup.sh` (or \
-             `cargo install tansu --locked --features dynostore,libsql`), or run the mock \
-             engine: `kafka-lab broker --engine mock`"
-                .to_string(),
-        )
+/// The command line of a broker program (nisshi, or tansu before its rename:
+/// the same flags).
+fn program_command(config: &BrokerConfig) -> Result<Command> {
+    let engine = config.engine;
+    let binary = find_engine_binary(engine).ok_or_else(|| {
+        Error::Broker(format!(
+            "the {engine} engine is not installed. Install nisshi with `scripts/setup.sh` (or \
+             `cargo install nisshi --version 0.7.0-pre.2 --locked --no-default-features \
+             --features libsql`) or point {} at its binary, or run the mock engine: \
+             `kafka-lab broker --engine mock`",
+            engine.binary_variable()
+        ))
     })?;
     let url = format!("tcp://{}", config.listen);
-    let mut command = Command::new(tansu);
-    // tansu resolves a relative sqlite path against its working directory (an
-    // absolute one came out doubled), so it runs inside the data folder.
+    let mut command = Command::new(binary);
+    // Both resolve a relative sqlite path against their working directory (an
+    // absolute one came out doubled), so they run inside the data folder.
     command
         .current_dir(&config.data_dir)
         .arg("broker")
@@ -222,7 +226,7 @@ fn tansu_command(config: &BrokerConfig) -> Result<Command> {
         .arg("--advertised-listener-url")
         .arg(&url)
         .arg("--storage-engine")
-        .arg("sqlite://tansu.db");
+        .arg(format!("sqlite://{engine}.db"));
     Ok(command)
 }
 

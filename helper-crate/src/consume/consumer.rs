@@ -228,15 +228,21 @@ impl WeatherConsumer {
     }
 
     /// The group's committed offset of every partition read (next to read),
-    /// asked of the broker.
+    /// asked of the broker by a client of its own, outside the group. This
+    /// member's own requests to the group's coordinator wait behind its
+    /// JoinGroup (a broker answers one connection's requests in order), and
+    /// nisshi holds every join for half the session timeout.
     fn committed_offsets(&self, timeout: Duration) -> Result<Vec<(i32, Option<i64>)>> {
+        let settings = self.client.settings();
+        let Some(group) = &self.options.group else {
+            return Ok(self.partitions.iter().map(|&p| (p, None)).collect());
+        };
+        let outsider = ConsumerBuilder::new(settings).group(group).build()?;
         let mut tpl = TopicPartitionList::new();
         for partition in &self.partitions {
             tpl.add_partition(&self.options.topic, *partition);
         }
-        let settings = self.client.settings();
-        let committed = self
-            .client
+        let committed = outsider
             .inner()
             .committed_offsets(tpl, timeout)
             .map_err(|e| settings.client_error("reading committed offsets", e))?;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use kafka_lab::broker::{find_tansu, EmbeddedBroker, Engine};
+use kafka_lab::broker::{find_engine_binary, EmbeddedBroker, Engine};
 use kafka_lab::config::KafkaSettings;
 use kafka_lab::produce::{produce_readings, Deliveries, RawProducer};
 use kafka_lab::weather::{Reading, WeatherGenerator};
@@ -21,10 +21,11 @@ pub struct TestBroker {
 impl TestBroker {
     /// Starts `engine` with the given topics (name, partitions) already there.
     pub fn start(engine: Engine, topics: &[(&str, i32)]) -> TestBroker {
-        if engine == Engine::Tansu {
+        if engine.is_program() {
             assert!(
-                find_tansu().is_some(),
-                "the tansu engine is not installed: run scripts/setup.sh (or set KAFKA_LAB_TANSU)"
+                find_engine_binary(engine).is_some(),
+                "the {engine} engine is not installed: run scripts/setup.sh (or set {})",
+                engine.binary_variable()
             );
         }
         // A port found free can be taken before the broker binds it (by another
@@ -132,13 +133,25 @@ pub fn produce_raw(settings: &KafkaSettings, topic: &str, values: &[Option<&[u8]
     assert_eq!(delivered.len(), values.len());
 }
 
-/// Defines each listed test once per engine: `tansu::name` and `mock::name`,
-/// each calling `name(Engine::...)`.
+/// The broker program the tests run: the one `KAFKA_LAB_ENGINE` names (nisshi
+/// or tansu), else the installed default (nisshi, then tansu). What an engine
+/// can do differs: tests match on it and check each engine's own behaviour.
+pub fn program_engine() -> Engine {
+    match Engine::from_env_or_installed() {
+        Ok(engine) if engine.is_program() => engine,
+        _ => Engine::installed_program().unwrap_or_else(|| {
+            panic!("no broker program (nisshi or tansu) is installed: run scripts/setup.sh")
+        }),
+    }
+}
+
+/// Defines each listed test once per engine: `program::name` (nisshi or tansu,
+/// see [`program_engine`]) and `mock::name`, each calling `name(engine)`.
 #[macro_export]
 macro_rules! on_both_engines {
     ($($name:ident),+ $(,)?) => {
-        mod tansu {
-            $(#[test] fn $name() { super::$name(kafka_lab::broker::Engine::Tansu) })+
+        mod program {
+            $(#[test] fn $name() { super::$name(super::common::program_engine()) })+
         }
         mod mock {
             $(#[test] fn $name() { super::$name(kafka_lab::broker::Engine::Mock) })+

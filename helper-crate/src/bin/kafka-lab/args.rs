@@ -111,7 +111,7 @@ pub enum TopicsAction {
     /// Delete a topic and its messages (refused on engines where a delete wipes every topic)
     Delete {
         topic: String,
-        /// Delete even on an engine (tansu 0.6) where deleting one topic deletes
+        /// Delete even on an engine (nisshi, tansu) where deleting one topic deletes
         /// every topic, message and committed offset
         #[arg(long)]
         accept_wiping_the_broker: bool,

@@ -17,11 +17,11 @@ pub fn run(args: &BrokerArgs) -> anyhow::Result<()> {
             );
             mock.serve()?;
         }
-        Engine::Tansu => {
+        engine @ (Engine::Nisshi | Engine::Tansu) => {
             config.die_with_parent = true;
             let mut broker = EmbeddedBroker::start(config)?;
             eprintln!(
-                "kafka-lab broker: engine tansu (pid {}, SQLite in {}) listening on {}; topics: {}. \
+                "kafka-lab broker: engine {engine} (pid {}, SQLite in {}) listening on {}; topics: {}. \
                  Ctrl-C stops it.",
                 broker.pid(),
                 broker.config().data_dir.display(),
