@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 engine="${1:-nisshi}"
 messages="${2:-200000}"
 CACHE="${KAFKA_LAB_CACHE:-$HOME/.cache/kafka-lab}"
+export KAFKA_LAB_NISSHI="${KAFKA_LAB_NISSHI:-$CACHE/nisshi/bin/nisshi}"
 python="$CACHE/venv/bin/python"
 
 . scripts/bench-broker.sh

@@ -3,6 +3,7 @@
 # nothing answers at the bootstrap address. Expects to run from the repository root.
 
 CACHE="${KAFKA_LAB_CACHE:-$HOME/.cache/kafka-lab}"
+export KAFKA_LAB_NISSHI="${KAFKA_LAB_NISSHI:-$CACHE/nisshi/bin/nisshi}"
 export EVCXR_CONFIG_DIR="$CACHE/evcxr-config"
 # evcxr loads each cell as a shared library whose relative rpath to Rust's libstd
 # is off by one folder when its work folder sits under the same parent as rustup

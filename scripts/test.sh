@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CACHE="${KAFKA_LAB_CACHE:-$HOME/.cache/kafka-lab}"
+export KAFKA_LAB_NISSHI="${KAFKA_LAB_NISSHI:-$CACHE/nisshi/bin/nisshi}"
 scripts/setup-notebooks.sh
 venv="$CACHE/venv"
 

@@ -200,12 +200,30 @@ impl ConsumerBuilder {
         for (key, value) in &self.properties {
             config.set(key, value);
         }
+        // librdkafka refuses a fetch.max.bytes below message.max.bytes: one
+        // raised by the user (for large messages) raises the default fetch too.
+        let largest_message = config
+            .get("message.max.bytes")
+            .and_then(|bytes| bytes.parse::<u64>().ok());
+        let fetch = config
+            .get("fetch.max.bytes")
+            .and_then(|bytes| bytes.parse::<u64>().ok());
+        if let (Some(message), Some(fetch)) = (largest_message, fetch) {
+            if message > fetch && !self.sets("fetch.max.bytes") {
+                config.set("fetch.max.bytes", message.to_string());
+            }
+        }
         let group = self
             .group
             .clone()
             .unwrap_or_else(|| crate::consume::fresh_group_id("no-group"));
         config.set("group.id", group);
         config
+    }
+
+    /// Whether the user's settings or this builder set `key` (rather than a default).
+    fn sets(&self, key: &str) -> bool {
+        self.properties.contains_key(key) || self.settings.properties().contains_key(key)
     }
 
     /// Creates the consumer; it reads nothing until it subscribes or is assigned
@@ -713,6 +731,22 @@ mod tests {
 
     fn property(config: &ClientConfig, key: &str) -> Option<String> {
         config.get(key).map(str::to_string)
+    }
+
+    #[test]
+    fn a_larger_message_max_bytes_raises_the_default_fetch() {
+        let settings = KafkaSettings::new("h:1").with("message.max.bytes", "5000000");
+        let config = ConsumerBuilder::new(&settings).config();
+        assert_eq!(
+            property(&config, "fetch.max.bytes").as_deref(),
+            Some("5000000")
+        );
+        let chosen = settings.with("fetch.max.bytes", "6000000");
+        let config = ConsumerBuilder::new(&chosen).config();
+        assert_eq!(
+            property(&config, "fetch.max.bytes").as_deref(),
+            Some("6000000")
+        );
     }
 
     #[test]

@@ -359,9 +359,18 @@ impl Error {
 
 /// Whether a client's error text says that the broker refused its login
 /// (librdkafka: "SASL authentication error: ...", "SASL PLAIN mechanism
-/// handshake failed: ...").
+/// handshake failed: ..."). Configuration warnings that merely mention SASL
+/// are not refusals.
 pub(crate) fn is_login_failure(said: &str) -> bool {
-    said.contains("SASL") || said.contains("Authentication") || said.contains("authentication")
+    !said.starts_with("CONFWARN")
+        && [
+            "SASL authentication error",
+            "mechanism handshake failed",
+            "Authentication failure",
+            "authentication failed",
+        ]
+        .iter()
+        .any(|phrase| said.contains(phrase))
 }
 
 /// The setting an [`Error::Config`] is about. The library names concepts; the
@@ -510,6 +519,10 @@ mod tests {
                 .into(),
         ));
         assert!(matches!(login, Error::LoginRefused { .. }), "{login}");
+        assert!(!is_login_failure(
+            "CONFWARN: [thrd:app]: Configuration property sasl.mechanism is set but \
+             security.protocol is not configured for SASL"
+        ));
         assert_eq!(login.exit_code(), 1);
         assert!(login.to_string().contains("sasl.password"), "{login}");
         let said = down.with_client_said(Some("refused".into())).to_string();

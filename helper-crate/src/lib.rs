@@ -29,6 +29,7 @@
 //! | [`bench`](mod@bench) | throughput and latency, measured | — | `kafka-producer-perf-test.sh` |
 //! | [`broker`] | the embedded broker (nisshi, tansu or librdkafka's mock) | all | `kcat -M` (mock) |
 //! | [`shutdown`] | stopping cleanly: finish the batch, flush, commit | — | Ctrl-C |
+//! | `net` (internal) | is anything listening at the bootstrap address: down or just slow | — | `nc -z HOST PORT` |
 //! | [`error`] | what can go wrong, and what to do about it | — | — |
 //!
 //! # Scope

@@ -360,9 +360,7 @@ impl LastError {
     pub(crate) fn take(&self) -> Option<String> {
         self.0.lock().ok().and_then(|mut last| last.take())
     }
-}
 
-impl LastError {
     /// Keeps `said`, unless what is kept is a refused login: the disconnects
     /// that follow one say less.
     fn keep(&self, said: String) {

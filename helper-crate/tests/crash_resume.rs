@@ -184,7 +184,9 @@ fn consumers_killed_while_joining_do_not_freeze_their_group() {
     }
     assert!(output.status.success(), "{}", common::describe(&output));
     assert_eq!(read_csv_log(&csv).unwrap().len(), 3000);
-    assert!(took < Duration::from_secs(60), "{took:?}");
+    // Measured 11.9 s: the dead members' 6 s sessions expire during the
+    // restarted member's join. A frozen group would run into the 60 s timeout.
+    assert!(took < Duration::from_secs(30), "{took:?}");
     assert_eq!(
         offsets::committed_offsets(&broker.settings(), &group, "weather")
             .unwrap()

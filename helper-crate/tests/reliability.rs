@@ -149,8 +149,9 @@ fn properties_files_are_applied_and_secrets_never_printed() {
         assert!(!stderr.contains("hunter2"), "{stderr}");
     }
 
-    // With valid settings, against a real broker that does not speak SASL: the
-    // handshake fails, and the password appears nowhere in the output.
+    // With valid settings, against a real broker that takes no SASL login here
+    // (no --authentication): the handshake fails, and the password appears
+    // nowhere in the output.
     let broker = TestBroker::start(common::program_engine(), &[("weather", 1)]);
     let sasl = [
         "security.protocol=SASL_PLAINTEXT",

@@ -2,7 +2,7 @@
 //!
 //! A Kafka **broker** stores partitions and serves producers and consumers over
 //! TCP (port 9092 by convention). The lab needs one, and cannot assume Docker or a
-//! Kafka download, so it brings its own, with two engines:
+//! Kafka download, so it brings its own, with three engines:
 //!
 //! - **nisshi** (default): a Kafka-compatible broker written in Rust (named
 //!   tansu until 0.6), installed with `cargo install nisshi`, storing its data
