@@ -77,6 +77,9 @@ pub struct WeatherConsumer {
     dead_letters: Option<RawProducer>,
     /// What the last run that failed had done before it failed.
     unfinished: Option<ConsumeReport>,
+    /// A client outside the group that reads the group's committed offsets
+    /// (see [`WeatherConsumer::committed_offsets`]), built on first use.
+    offsets_reader: std::cell::OnceCell<KafkaConsumer>,
 }
 
 impl WeatherConsumer {
@@ -132,6 +135,7 @@ impl WeatherConsumer {
             partitions,
             dead_letters,
             unfinished: None,
+            offsets_reader: std::cell::OnceCell::new(),
         })
     }
 
@@ -237,7 +241,13 @@ impl WeatherConsumer {
         let Some(group) = &self.options.group else {
             return Ok(self.partitions.iter().map(|&p| (p, None)).collect());
         };
-        let outsider = ConsumerBuilder::new(settings).group(group).build()?;
+        let outsider = match self.offsets_reader.get() {
+            Some(reader) => reader,
+            None => {
+                let reader = ConsumerBuilder::new(settings).group(group).build()?;
+                self.offsets_reader.get_or_init(|| reader)
+            }
+        };
         let mut tpl = TopicPartitionList::new();
         for partition in &self.partitions {
             tpl.add_partition(&self.options.topic, *partition);
