@@ -205,6 +205,8 @@ pub struct StreamedTable {
     columns: Vec<Column>,
     /// The cell being rendered: one buffer for every cell of every row.
     cell: String,
+    /// The row being put together, written out in one piece.
+    line: Vec<u8>,
 }
 
 impl StreamedTable {
@@ -213,6 +215,7 @@ impl StreamedTable {
         StreamedTable {
             columns: columns.to_vec(),
             cell: String::with_capacity(64),
+            line: Vec::with_capacity(128),
         }
     }
 
@@ -223,19 +226,21 @@ impl StreamedTable {
     }
 
     /// Writes one row to `out` (a buffered writer), each cell padded in place:
-    /// the cells are rendered into one reused buffer and the padding copied
-    /// from a run of spaces (a long run prints hundreds of thousands of rows).
+    /// the cells are rendered into one reused buffer, the padding copied from a
+    /// run of spaces, and the row written in one piece (a long run prints
+    /// hundreds of thousands of rows).
     pub fn write_row(
         &mut self,
         out: &mut dyn std::io::Write,
         cells: &[&dyn std::fmt::Display],
     ) -> std::io::Result<()> {
-        const SPACES: &str = "                                                                ";
+        const SPACES: &[u8] = b"                                                                ";
         let last = self.columns.len().saturating_sub(1);
+        self.line.clear();
         for (i, column) in self.columns.iter().enumerate() {
             let Some(cell) = cells.get(i) else { break };
             if i > 0 {
-                out.write_all(b"  ")?;
+                self.line.extend_from_slice(b"  ");
             }
             self.cell.clear();
             let _ = write!(self.cell, "{cell}");
@@ -245,19 +250,19 @@ impl StreamedTable {
             } else {
                 text.chars().count()
             };
-            let pad = column.width.saturating_sub(width);
-            let padding = &SPACES.as_bytes()[..pad.min(SPACES.len())];
+            let padding = &SPACES[..column.width.saturating_sub(width).min(SPACES.len())];
             if column.right {
-                out.write_all(padding)?;
-                out.write_all(text.as_bytes())?;
+                self.line.extend_from_slice(padding);
+                self.line.extend_from_slice(text.as_bytes());
             } else {
-                out.write_all(text.as_bytes())?;
+                self.line.extend_from_slice(text.as_bytes());
                 if i < last {
-                    out.write_all(padding)?;
+                    self.line.extend_from_slice(padding);
                 }
             }
         }
-        out.write_all(b"\n")
+        self.line.push(b'\n');
+        out.write_all(&self.line)
     }
 
     /// One row; missing cells are blank.
@@ -304,14 +309,56 @@ pub struct OneDecimal(pub f64);
 
 impl std::fmt::Display for OneDecimal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use std::io::Write as _;
         let mut buffer = [0u8; 40];
-        let mut cursor = std::io::Cursor::new(&mut buffer[..]);
-        if write!(cursor, "{:.1}", self.0).is_err() {
-            return write!(f, "{:.1}", self.0);
-        }
-        let length = cursor.position() as usize;
-        f.pad(std::str::from_utf8(&buffer[..length]).unwrap_or_default())
+        let text = match self.tenths() {
+            Some(tenths) => {
+                // Digits from the right: the tenth, the point, the whole part.
+                let mut at = buffer.len();
+                let mut put = |byte: u8| {
+                    at -= 1;
+                    buffer[at] = byte;
+                };
+                let mut rest = tenths.unsigned_abs();
+                put(b'0' + (rest % 10) as u8);
+                put(b'.');
+                rest /= 10;
+                loop {
+                    put(b'0' + (rest % 10) as u8);
+                    rest /= 10;
+                    if rest == 0 {
+                        break;
+                    }
+                }
+                if self.0.is_sign_negative() {
+                    put(b'-');
+                }
+                &buffer[at..]
+            }
+            None => {
+                use std::io::Write as _;
+                let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+                if write!(cursor, "{:.1}", self.0).is_err() {
+                    return write!(f, "{:.1}", self.0);
+                }
+                let length = cursor.position() as usize;
+                &buffer[..length]
+            }
+        };
+        f.pad(std::str::from_utf8(text).unwrap_or_default())
+    }
+}
+
+impl OneDecimal {
+    /// The value in whole tenths, when integer arithmetic rounds it exactly as
+    /// `{:.1}` does (which rounds the exact binary value, ties to even): for
+    /// values short of 1e14 whose tenths are not within a millionth of a tie.
+    /// The lab's temperatures already have one decimal, so they all qualify;
+    /// the rest take the exact (and slower) formatter.
+    fn tenths(self) -> Option<i64> {
+        let tenths = self.0 * 10.0;
+        let rounded = tenths.round();
+        let near_tie = ((tenths - rounded).abs() - 0.5).abs() < 1e-6;
+        (rounded.abs() < 1e15 && !near_tie).then_some(rounded as i64)
     }
 }
 
@@ -389,6 +436,43 @@ mod tests {
             .unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "Toronto     12.2\n");
         assert_eq!(format!("[{:>6}]", OneDecimal(-3.0)), "[  -3.0]");
+    }
+
+    #[test]
+    fn one_decimal_matches_the_exact_formatter() {
+        // Every tenth the lab's temperatures can take, ties of the binary
+        // values (12.25 is exact in binary and rounds to even: 12.2), and
+        // values that are not tenths at all, with both signs.
+        let mut values: Vec<f64> = (-2000..=2000).map(|k| k as f64 / 10.0).collect();
+        values.extend((-2000..=2000).map(|k| k as f64 / 100.0));
+        values.extend((-2000..=2000).map(|k| k as f64 * 0.0137 + 0.05));
+        values.extend([
+            0.0,
+            -0.0,
+            -0.04,
+            0.05,
+            0.15,
+            0.25,
+            0.35,
+            1e13,
+            -1e13,
+            3e14,
+            1e300,
+            -1e-300,
+            2.5e-7,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+        ]);
+        for value in values {
+            assert_eq!(
+                OneDecimal(value).to_string(),
+                format!("{value:.1}"),
+                "{value:e}"
+            );
+        }
     }
 
     #[test]

@@ -101,10 +101,13 @@ impl Rfc3339Millis {
     /// The text of `time`.
     pub fn of(time: &DateTime<Utc>) -> Self {
         use chrono::{Datelike, Timelike};
+        // The fields of the UTC time itself: asked of the `DateTime`, each field
+        // would first add the (zero) offset again.
+        let time = time.naive_utc();
         let year = time.year();
         if !(0..=9999).contains(&year) {
             // Outside four-digit years, chrono's own format (never met in the lab).
-            let text = time.to_rfc3339_opts(SecondsFormat::Millis, true);
+            let text = time.and_utc().to_rfc3339_opts(SecondsFormat::Millis, true);
             let mut bytes = [b' '; 24];
             let n = text.len().min(24);
             bytes[..n].copy_from_slice(&text.as_bytes()[..n]);
@@ -123,7 +126,7 @@ impl Rfc3339Millis {
         put(11, 2, time.hour());
         put(14, 2, time.minute());
         put(17, 2, time.second());
-        put(20, 3, time.timestamp_subsec_millis().min(999));
+        put(20, 3, (time.nanosecond() / 1_000_000).min(999));
         Rfc3339Millis(b)
     }
 

@@ -22,6 +22,7 @@ on_both_engines!(
     seeking_to_an_offset_or_a_time_leaves_committed_offsets_alone,
     a_member_kept_across_cells_polls_new_readings_or_nothing_at_once,
     a_time_after_the_newest_message_means_the_end,
+    a_read_to_the_end_does_not_wait_out_an_empty_fetch,
 );
 
 fn ten_readings_get_offsets_0_to_9_and_earliest_reads_them_back_in_order(engine: Engine) {
@@ -511,5 +512,45 @@ fn a_time_after_the_newest_message_means_the_end(engine: Engine) {
     assert_eq!(
         offsets::committed_offsets(&settings, &group, "weather").unwrap(),
         vec![(0, Some(5))]
+    );
+}
+
+/// A read that stops at the end of the partitions returns once the last message
+/// the broker reported is handed over, not after an empty fetch: a broker holds
+/// an empty fetch for `fetch.wait.max.ms`, set to 6 s here, so a read that
+/// waited for librdkafka's end-of-partition event would take over 6 s.
+fn a_read_to_the_end_does_not_wait_out_an_empty_fetch(engine: Engine) {
+    let broker = TestBroker::start(engine, &[("weather", 3)]);
+    let settings = broker.settings().with("fetch.wait.max.ms", "6000");
+    // Enough cities (keys) that every partition holds readings: an empty
+    // partition's end is only known from an empty fetch.
+    let cities: Vec<String> = [
+        "Toronto",
+        "Guangzhou",
+        "Fuzhou",
+        "Montreal",
+        "Vancouver",
+        "Beijing",
+    ]
+    .map(String::from)
+    .to_vec();
+    let readings = WeatherGenerator::for_cities(&cities, 9)
+        .unwrap()
+        .take_readings(300);
+    let deliveries = produce_readings(&settings, "weather", &readings).unwrap();
+    let partitions: std::collections::BTreeSet<i32> =
+        deliveries.0.iter().map(|d| d.partition).collect();
+    assert_eq!(partitions.len(), 3, "every partition holds readings");
+
+    let started = std::time::Instant::now();
+    let options = ConsumeOptions::new("weather")
+        .from(StartFrom::Earliest)
+        .timeout(Duration::from_secs(30));
+    let report = consume::consume(&settings, options).unwrap();
+    let took = started.elapsed();
+    assert_eq!(report.records.len(), 300);
+    assert!(
+        took < Duration::from_secs(3),
+        "reading 300 readings to the end took {took:?} (fetch.wait.max.ms = 6 s)"
     );
 }

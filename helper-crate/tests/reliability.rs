@@ -10,9 +10,44 @@ use std::time::{Duration, Instant};
 
 use common::{describe, kafka_lab, kafka_lab_bin, produce_raw, temp_dir, TestBroker};
 use kafka_lab::broker::Engine;
+use kafka_lab::client::ConsumerBuilder;
 use kafka_lab::consume::fresh_group_id;
 use kafka_lab::csv_log::read_csv_log;
 use kafka_lab::{offsets, topics};
+
+on_both_engines!(a_static_member_dropped_before_it_polled_its_assignment_closes_in_time);
+
+/// A consumer's close is bounded by the settings' timeout. librdkafka 2.12 can
+/// wait forever there when the member is static and an assignment it never
+/// polled is pending: the close's first poll runs the rebalance callback, whose
+/// `rd_kafka_assign` the terminating group thread never answers (librdkafka
+/// issue #4884; a `consume` on tansu sat 20 minutes in it).
+fn a_static_member_dropped_before_it_polled_its_assignment_closes_in_time(engine: Engine) {
+    let broker = TestBroker::start(engine, &[("weather", 2)]);
+    broker.produce("weather", 5, 20);
+    for round in 0..3 {
+        let group = fresh_group_id("close");
+        let settings = broker
+            .settings()
+            .with("group.instance.id", format!("{group}-member"));
+        let mut consumer = ConsumerBuilder::new(&settings)
+            .group(&group)
+            .build()
+            .unwrap();
+        consumer.subscribe("weather").unwrap();
+        // The group assigns the partitions while nobody polls (a join takes
+        // 3 s on nisshi): the assignment waits in the consumer's queue.
+        std::thread::sleep(Duration::from_secs(5));
+        let started = Instant::now();
+        drop(consumer);
+        let took = started.elapsed();
+        assert!(
+            took < settings.timeout() + Duration::from_secs(2),
+            "round {round} on {engine}: closing took {took:?}"
+        );
+        eprintln!("round {round} on {engine}: closed in {took:?}");
+    }
+}
 
 fn wait_for_rows(path: &std::path::Path, rows: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);

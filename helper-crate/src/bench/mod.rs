@@ -57,7 +57,7 @@ pub enum Progress<'a> {
 }
 
 /// Calls `progress` about every percent of `total`.
-fn step(progress: &mut dyn FnMut(Progress<'_>), done: usize, total: usize) {
+fn step(progress: &mut (dyn FnMut(Progress<'_>) + Send), done: usize, total: usize) {
     let every = (total / 100).max(1);
     if done.is_multiple_of(every) || done == total {
         progress(Progress::Step { done, total });
@@ -188,7 +188,7 @@ pub struct BenchReport {
 pub fn run_bench(
     settings: &KafkaSettings,
     options: &BenchOptions,
-    progress: &mut dyn FnMut(Progress<'_>),
+    progress: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> Result<BenchReport> {
     let value_bytes = options.readings().next_reading().to_json().len();
     progress(Progress::Phase(&format!(
@@ -284,7 +284,7 @@ impl BenchPlan {
 pub fn run_plan(
     settings: &KafkaSettings,
     plan: &BenchPlan,
-    progress: &mut dyn FnMut(Progress<'_>),
+    progress: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> Result<BenchReport> {
     let options = &plan.options;
     if let Some(partitions) = plan.create_partitions {
@@ -339,7 +339,7 @@ fn consume_back(
     options: &BenchOptions,
     csv: Option<&Path>,
     value_bytes: usize,
-    progress: &mut dyn FnMut(Progress<'_>),
+    progress: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> Result<Throughput> {
     let expected = stored(settings, &options.topic)?;
     progress(Progress::Phase(&format!(
@@ -382,11 +382,11 @@ fn consume_back(
 fn measure_latency(
     settings: &KafkaSettings,
     options: &BenchOptions,
-    progress: &mut dyn FnMut(Progress<'_>),
+    progress: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> Result<Option<Latency>> {
     // No lingering here: each message goes out at once, as latency-sensitive
     // producers are configured.
-    let mut producer = ReportingProducer::<()>::new(settings, &[("linger.ms", "0")])?;
+    let producer = ReportingProducer::<()>::new(settings, &[("linger.ms", "0")])?;
     let ends: Vec<(i32, Offset)> = offsets::watermarks(settings, &options.topic)?
         .into_iter()
         .map(|(partition, _, high)| (partition, Offset::Offset(high)))

