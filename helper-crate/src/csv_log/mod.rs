@@ -14,7 +14,7 @@
 //!
 //! Columns: `topic,partition,offset,timestamp,city,temperature`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::record::ConsumedRecord;
+
+mod offsets;
+use offsets::OffsetRuns;
 
 /// The header line of `kafka_log.csv`.
 pub const CSV_HEADER: [&str; 6] = [
@@ -87,14 +90,21 @@ pub struct Appended {
     pub already_present: usize,
 }
 
+/// The offsets of one topic's partitions that the file holds.
+#[derive(Debug)]
+struct TopicOffsets {
+    topic: String,
+    partitions: BTreeMap<i32, OffsetRuns>,
+}
+
 /// An open `kafka_log.csv`, locked for this process, that knows which
 /// (topic, partition, offset) it holds.
 #[derive(Debug)]
 pub struct CsvLog {
     path: PathBuf,
     file: File,
-    /// topic → partition → offsets the file holds.
-    seen: HashMap<String, HashMap<i32, HashSet<i64>>>,
+    /// The offsets the file holds, by topic (usually one) and partition.
+    seen: Vec<TopicOffsets>,
     rows: usize,
     truncated_bytes: u64,
     _lock: LockFile,
@@ -194,7 +204,7 @@ impl CsvLog {
         let mut log = CsvLog {
             path,
             file,
-            seen: HashMap::new(),
+            seen: Vec::new(),
             rows: 0,
             truncated_bytes,
             _lock: lock,
@@ -203,7 +213,7 @@ impl CsvLog {
             log.write_durably(header.as_bytes())?;
         }
         for row in &rows {
-            log.remember(row);
+            log.remember(&row.topic, row.partition, row.offset);
         }
         Ok(log)
     }
@@ -231,9 +241,10 @@ impl CsvLog {
     /// Whether the file has a row for this message.
     pub fn contains(&self, topic: &str, partition: i32, offset: i64) -> bool {
         self.seen
-            .get(topic)
-            .and_then(|partitions| partitions.get(&partition))
-            .is_some_and(|offsets| offsets.contains(&offset))
+            .iter()
+            .find(|t| t.topic == topic)
+            .and_then(|t| t.partitions.get(&partition))
+            .is_some_and(|offsets| offsets.contains(offset))
     }
 
     /// Appends the records the file does not have yet, in one write, and flushes
@@ -242,16 +253,25 @@ impl CsvLog {
         let mut buffer = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(Vec::new());
+        // The batch's own offsets, so that a message twice in one batch is
+        // written once; the log's index learns them once they are on disk.
+        let mut in_batch: BTreeMap<(&str, i32), OffsetRuns> = BTreeMap::new();
         let mut new_rows = Vec::new();
-        let mut batch_keys = HashSet::new();
         for record in records {
-            let key = (record.topic.as_str(), record.partition, record.offset);
-            if self.contains(key.0, key.1, key.2) || !batch_keys.insert(key) {
+            let (topic, partition, offset) =
+                (record.topic.as_str(), record.partition, record.offset);
+            if self.contains(topic, partition, offset)
+                || !in_batch
+                    .entry((topic, partition))
+                    .or_default()
+                    .insert(offset)
+            {
                 continue;
             }
-            let row = CsvRow::from(record);
-            buffer.serialize(&row).map_err(|e| self.csv_error(e))?;
-            new_rows.push(row);
+            buffer
+                .serialize(CsvRow::from(record))
+                .map_err(|e| self.csv_error(e))?;
+            new_rows.push((topic, partition, offset));
         }
         let appended = Appended {
             written: new_rows.len(),
@@ -264,8 +284,8 @@ impl CsvLog {
             .into_inner()
             .map_err(|e| self.csv_error(e.into_error()))?;
         self.write_durably(&bytes)?;
-        for row in &new_rows {
-            self.remember(row);
+        for (topic, partition, offset) in new_rows {
+            self.remember(topic, partition, offset);
         }
         Ok(appended)
     }
@@ -277,15 +297,22 @@ impl CsvLog {
             .map_err(|e| Error::io(&self.path, e))
     }
 
-    fn remember(&mut self, row: &CsvRow) {
-        let partitions = match self.seen.get_mut(&row.topic) {
-            Some(partitions) => partitions,
-            None => self.seen.entry(row.topic.clone()).or_default(),
+    fn remember(&mut self, topic: &str, partition: i32, offset: i64) {
+        let index = match self.seen.iter().position(|t| t.topic == topic) {
+            Some(index) => index,
+            None => {
+                self.seen.push(TopicOffsets {
+                    topic: topic.to_string(),
+                    partitions: BTreeMap::new(),
+                });
+                self.seen.len() - 1
+            }
         };
-        let fresh = partitions
-            .entry(row.partition)
+        let fresh = self.seen[index]
+            .partitions
+            .entry(partition)
             .or_default()
-            .insert(row.offset);
+            .insert(offset);
         if fresh {
             self.rows += 1;
         }
