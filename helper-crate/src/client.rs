@@ -246,6 +246,7 @@ impl ConsumerBuilder {
             at_end: BTreeSet::new(),
             end_marks: BTreeMap::new(),
             known_highs: BTreeMap::new(),
+            ended_early: BTreeSet::new(),
             assigned: Vec::new(),
             brokers_down_since: None,
         })
@@ -266,6 +267,9 @@ pub struct KafkaConsumer {
     /// The high watermark last looked up for each partition read: until a
     /// message reaches it, the poll loop need not look again.
     pub(crate) known_highs: BTreeMap<i32, i64>,
+    /// Partitions marked at their end by their last message, whose
+    /// end-of-partition event has not come yet (and is then passed over).
+    pub(crate) ended_early: BTreeSet<i32>,
     pub(crate) assigned: Vec<i32>,
     /// When the client last said it had lost every broker, until it reads again.
     pub(crate) brokers_down_since: Option<std::time::Instant>,
@@ -282,7 +286,8 @@ impl Drop for KafkaConsumer {
     /// tansu: a `consume` that had finished sat in its close for 20 minutes).
     fn drop(&mut self) {
         let limit = self.settings.timeout();
-        if !self.consumer.destroy_within(limit) {
+        // SAFETY: the consumer is not used after this, its holder's drop.
+        if !unsafe { self.consumer.destroy_within(limit) } {
             eprintln!(
                 "warning: closing the consumer did not finish within {limit:?} (librdkafka \
                  can wait forever there); it is left to close, or to end with the process"
@@ -297,6 +302,8 @@ impl KafkaConsumer {
     /// `auto.offset.reset`).
     pub fn subscribe(&mut self, topic: &str) -> Result<()> {
         self.topic = topic.to_string();
+        // librdkafka drops the events of an old assignment.
+        self.ended_early.clear();
         self.consumer
             .subscribe(&[topic])
             .map_err(|e| self.settings.client_error("subscribing", e))
@@ -316,6 +323,8 @@ impl KafkaConsumer {
     /// [`KafkaConsumer::assign`] with a ready list (e.g. offsets looked up by time).
     pub fn assign_list(&mut self, topic: &str, tpl: &TopicPartitionList) -> Result<()> {
         self.topic = topic.to_string();
+        // librdkafka drops the events of an old assignment.
+        self.ended_early.clear();
         self.consumer
             .assign(tpl)
             .map_err(|e| self.settings.client_error("assigning partitions", e))?;
@@ -597,29 +606,43 @@ impl<T> DroppedByCreator<T> {
 
 impl<T: Send + 'static> DroppedByCreator<T> {
     /// Destroys the client now, on a thread of its own, and waits at most
-    /// `limit` for that; returns whether it finished in time. If not, the
-    /// thread is left to finish (or to the process's exit) and the caller goes
-    /// on. For a `Drop` only: the wrapper is empty afterwards.
-    pub(crate) fn destroy_within(&mut self, limit: Duration) -> bool {
+    /// `limit` for that; returns `false` if it was still running then. The
+    /// thread is then left to finish, or to end with the process: in a
+    /// notebook kernel, that client and its threads stay until the kernel
+    /// restarts.
+    ///
+    /// # Safety
+    ///
+    /// The wrapper is empty afterwards: the caller must not use it again
+    /// (call this from a `Drop` of the value that holds it, and nowhere else).
+    pub(crate) unsafe fn destroy_within(&mut self, limit: Duration) -> bool {
         if self.abandoned.swap(true, Ordering::SeqCst) {
             return true;
         }
         // SAFETY: `abandoned` is set, so this wrapper's own drop leaves the
-        // client alone, and the caller (a `Drop`) does not use it again: the
-        // thread below is its only owner.
+        // client alone, and the caller does not use it again: the closure
+        // below is its only owner.
         let client: ManuallyDrop<T> = unsafe { std::ptr::read(&self.client) };
         let destroy = self.destroy;
         let (done, finished) = std::sync::mpsc::channel();
-        let closing = std::thread::Builder::new()
+        let close = move || {
+            let mut client = client;
+            destroy(&mut client);
+            let _ = done.send(());
+        };
+        let spawned = std::thread::Builder::new()
             .name("kafka-lab-close".to_string())
-            .spawn(move || {
-                let mut client = client;
-                destroy(&mut client);
-                let _ = done.send(());
-            });
-        // A thread that could not start drops its closure, and with it the
-        // client without destroying it (ManuallyDrop): left to the process's exit.
-        closing.is_ok() && finished.recv_timeout(limit).is_ok()
+            .spawn(close);
+        if spawned.is_err() {
+            // No thread to be had: the client was dropped with the closure,
+            // undestroyed (ManuallyDrop); nothing is left to wait for.
+            return true;
+        }
+        // A destroy that panicked ends the wait too (the sender is gone).
+        !matches!(
+            finished.recv_timeout(limit),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+        )
     }
 }
 

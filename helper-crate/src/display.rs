@@ -352,8 +352,11 @@ impl OneDecimal {
     /// The value in whole tenths, when integer arithmetic rounds it exactly as
     /// `{:.1}` does (which rounds the exact binary value, ties to even): for
     /// values short of 1e14 whose tenths are not within a millionth of a tie.
-    /// The lab's temperatures already have one decimal, so they all qualify;
-    /// the rest take the exact (and slower) formatter.
+    /// `x * 10.0` is itself rounded, but by far less than a millionth at these
+    /// sizes, and every tie (k + 0.5) is exactly representable: a product that
+    /// far from a tie lies on the same side of it as the exact value, so both
+    /// round alike. The lab's temperatures already have one decimal, so they
+    /// all qualify; the rest take the exact (and slower) formatter.
     fn tenths(self) -> Option<i64> {
         let tenths = self.0 * 10.0;
         let rounded = tenths.round();

@@ -423,6 +423,18 @@ fn a_member_kept_across_cells_polls_new_readings_or_nothing_at_once(engine: Engi
     );
     comparison.add_batch(&member, &nothing_new).unwrap();
 
+    // The read of 4..6 ended at its last message; the empty fetch after it
+    // raised an end-of-partition event a second later, which waits in the
+    // queue. Readings sent since must still be what the next poll returns.
+    std::thread::sleep(Duration::from_millis(2500));
+    for reading in generator.take_readings(2) {
+        producer.send(&reading).unwrap();
+    }
+    producer.flush().unwrap();
+    let later = member.poll_batch(100, Duration::from_secs(30)).unwrap();
+    assert_eq!(later.offsets(), vec![7, 8], "the readings sent later");
+    member.commit(&later).unwrap();
+
     // A member that has read nothing has no position, only its end: polling it
     // again with nothing new returns at once too.
     let mut idle = WeatherConsumer::new(

@@ -78,6 +78,7 @@ impl KafkaConsumer {
                 Some(revoked) => {
                     for partition in &revoked {
                         self.at_end.remove(partition);
+                        self.ended_early.remove(partition);
                     }
                     self.assigned = self
                         .consumer
@@ -98,12 +99,22 @@ impl KafkaConsumer {
                     if !self.at_end.is_empty() {
                         self.at_end.remove(&message.partition());
                     }
+                    if !self.ended_early.is_empty() {
+                        // An event of the empty fetch after an early end would
+                        // have come before this message: none is left over.
+                        self.ended_early.remove(&message.partition());
+                    }
                     on_message(&message);
                     polled.messages += 1;
                     if limits.stop_at_end {
                         self.note_end_if_last(message.partition(), message.offset());
                     }
                 }
+                // The event of the empty fetch after an early end (below) says
+                // nothing new, and by the time it comes, maybe in a later read,
+                // the partition may have grown: it is passed over.
+                Some(Err(KafkaError::PartitionEOF(partition)))
+                    if self.ended_early.remove(&partition) => {}
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
                     self.at_end.insert(partition);
                     if let Some(high) = self.cached_high_watermark(partition) {
@@ -131,6 +142,10 @@ impl KafkaConsumer {
     /// mock, that wait was most of the gap between `consume` and `kcat -G -e`.
     /// The event still marks partitions this cannot: empty ones, and ones whose
     /// last offset is a transaction marker rather than a message.
+    ///
+    /// A watermark remembered from another topic or an older assignment can
+    /// only be too high: then the early end is missed and the event ends the
+    /// read, as before.
     fn note_end_if_last(&mut self, partition: i32, offset: i64) {
         let next = offset + 1;
         if self
@@ -147,6 +162,9 @@ impl KafkaConsumer {
         if next >= high {
             self.at_end.insert(partition);
             self.end_marks.insert(partition, high);
+            // librdkafka's next fetch of it may come back empty, and raise an
+            // end-of-partition event that no longer means anything.
+            self.ended_early.insert(partition);
         }
     }
 

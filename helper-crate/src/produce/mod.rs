@@ -308,13 +308,20 @@ pub fn stream_weather(
         Some(_) => generator.real_time(),
         None => generator.simulate_time(count),
     }
+    producer.serve_reports_elsewhere();
     let sending = AtomicBool::new(true);
     let mut sent = 0;
     let (sending_result, filed) = std::thread::scope(|scope| {
         let reporter = scope.spawn(|| file_reports(producer, topic, &sending, on_report));
+        // Ends the reports thread's loop however this thread leaves the scope,
+        // a panic included (the scope waits for the thread before it unwinds).
+        let done_sending = DoneSending(&sending);
         let started = Instant::now();
         let sending_result = (|| {
-            'sending: while sent < count && !crate::shutdown::requested() {
+            // A reports thread that ended early (its `on_report` panicked)
+            // stops the sends too: its panic is passed on below.
+            'sending: while sent < count && !crate::shutdown::requested() && !reporter.is_finished()
+            {
                 if let Some(interval) = interval {
                     // Short naps until the next send is due: a stop is noticed at once.
                     let due = started + interval.mul_f64(sent as f64);
@@ -330,7 +337,7 @@ pub fn stream_weather(
             }
             Ok(())
         })();
-        sending.store(false, Ordering::Release);
+        drop(done_sending);
         let filed = reporter
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -358,6 +365,15 @@ pub fn stream_weather(
             total: count,
             undelivered,
         })
+    }
+}
+
+/// Clears the "still sending" flag of [`stream_weather`] when dropped.
+struct DoneSending<'a>(&'a AtomicBool);
+
+impl Drop for DoneSending<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 

@@ -1,7 +1,7 @@
 //! Delivery reports: what comes back for every message sent, and the producer
 //! that keeps them until they are taken.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -90,12 +90,16 @@ impl<T: Send + Sync + 'static> ProducerContext for DeliveryReports<T> {
 /// delivery report. [`super::WeatherProducer`] and [`super::RawProducer`] are made of it.
 ///
 /// One thread may send while another serves and takes the reports (librdkafka's
-/// calls are thread-safe): the counts are atomic for that.
+/// calls are thread-safe): the counts are atomic for that. One thread sends:
+/// the sequence numbers count its sends.
 pub struct ReportingProducer<T: Send + Sync + 'static> {
     producer: DroppedByCreator<BaseProducer<DeliveryReports<T>>>,
     settings: KafkaSettings,
     sent: AtomicUsize,
     reported: AtomicUsize,
+    /// Another thread serves the reports: sends never do (if they did, two
+    /// threads would take reports and could hand them over out of order).
+    served_elsewhere: AtomicBool,
 }
 
 /// Delivery reports are served (their callbacks run) once every this many
@@ -113,6 +117,7 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
             settings: settings.clone(),
             sent: AtomicUsize::new(0),
             reported: AtomicUsize::new(0),
+            served_elsewhere: AtomicBool::new(false),
         })
     }
 
@@ -159,15 +164,22 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
         P: ToBytes + ?Sized,
     {
         let topic = record.topic;
-        send_making_room(&self.producer, record, self.settings.timeout()).map_err(|e| {
+        let serve = !self.served_elsewhere.load(Ordering::Relaxed);
+        send_making_room(&self.producer, record, self.settings.timeout(), serve).map_err(|e| {
             self.settings
                 .client_error(format!("sending to '{topic}'"), e)
         })?;
         let sent = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
-        if sent.is_multiple_of(SERVE_REPORTS_EVERY) {
+        if serve && sent.is_multiple_of(SERVE_REPORTS_EVERY) {
             self.producer.poll(Duration::ZERO);
         }
         Ok(())
+    }
+
+    /// From now on another thread serves the reports (with
+    /// [`ReportingProducer::serve_reports`]); sends leave them to it.
+    pub fn serve_reports_elsewhere(&self) {
+        self.served_elsewhere.store(true, Ordering::Relaxed);
     }
 
     /// The box a record carries: the next sequence number and `sent`.
@@ -233,12 +245,14 @@ impl<T: Send + Sync + 'static> Drop for ReportingProducer<T> {
 }
 
 /// Queues `record`. When librdkafka's local queue is full (the producer is
-/// faster than the broker), serves delivery reports to make room and tries again,
-/// for at most `patience`.
+/// faster than the broker), serves delivery reports to make room (or, if
+/// another thread serves them, waits for it) and tries again, for at most
+/// `patience`.
 pub(crate) fn send_making_room<C, K, P>(
     producer: &BaseProducer<C>,
     mut record: BaseRecord<'_, K, P, C::DeliveryOpaque>,
     patience: Duration,
+    serve: bool,
 ) -> std::result::Result<(), KafkaError>
 where
     C: ProducerContext,
@@ -255,7 +269,11 @@ where
                     && Instant::now()
                         < *deadline.get_or_insert_with(|| Instant::now() + patience) =>
             {
-                producer.poll(Duration::from_millis(1));
+                if serve {
+                    producer.poll(Duration::from_millis(1));
+                } else {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
                 record = returned;
             }
             Err((e, _)) => return Err(e),
