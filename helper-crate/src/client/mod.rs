@@ -29,20 +29,25 @@
 //! on rebalances and commits: it records them so a reader can see what the
 //! group did. The poll loop itself is in [`crate::consume::poll`].
 //!
+//! Beside this file: `dropped.rs` ([`DroppedByCreator`]), `group_events.rs`
+//! ([`GroupEvents`]) and `commit.rs` (a synchronous commit with a bounded wait).
+//!
 //! kcat equivalent: `kcat -b HOST -G GROUP -X auto.offset.reset=earliest topic`.
+
+mod commit;
+mod dropped;
+mod group_events;
+use commit::commit_within;
+pub use dropped::DroppedByCreator;
+pub use group_events::{GroupEvent, GroupEvents};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::mem::ManuallyDrop;
-use std::ops::Deref;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
-use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
@@ -495,178 +500,6 @@ impl KafkaConsumer {
     }
 }
 
-/// The most rounds of the broker timeout a synchronous commit waits, while
-/// the broker answers.
-const COMMIT_ROUNDS: u32 = 3;
-
-/// A synchronous commit whose wait is bounded: rounds of `timeout`, at most
-/// [`COMMIT_ROUNDS`], and another round only while `broker_answers()`.
-///
-/// librdkafka's synchronous `rd_kafka_commit` waits without a limit: with the
-/// broker gone, `consume` sat in it for 11.7 minutes and could not be stopped
-/// with Ctrl-C. This one sends the commit with its own reply queue
-/// (`rd_kafka_commit_queue`) and waits on that queue. A coordinator that is
-/// alive may still take longer than one timeout (a rebalance on the mock
-/// engine waits for a departed member's session, 6 s), so the wait goes on
-/// while the broker answers; a broker that is gone ends it after one round.
-/// The answer, when it comes, is checked partition by partition.
-fn commit_within<C: ConsumerContext>(
-    consumer: &BaseConsumer<C>,
-    offsets: &TopicPartitionList,
-    timeout: Duration,
-    broker_answers: &dyn Fn() -> bool,
-) -> KafkaResult<()> {
-    use rdkafka::bindings as rd;
-
-    let no_error = rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR;
-    let client = consumer.client().native_ptr();
-    let wait_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-    // SAFETY: the client and the list are live for the calls; the queue is
-    // ours and destroyed once (librdkafka keeps its own reference while a reply
-    // is pending); the event is read, then destroyed once.
-    unsafe {
-        let queue = rd::rd_kafka_queue_new(client);
-        let sent =
-            rd::rd_kafka_commit_queue(client, offsets.ptr(), queue, None, std::ptr::null_mut());
-        let result = if sent != no_error {
-            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::from(sent)))
-        } else {
-            let mut event = rd::rd_kafka_queue_poll(queue, wait_ms);
-            for _ in 1..COMMIT_ROUNDS {
-                if !event.is_null() || !broker_answers() {
-                    break;
-                }
-                event = rd::rd_kafka_queue_poll(queue, wait_ms);
-            }
-            if event.is_null() {
-                Err(KafkaError::ConsumerCommit(
-                    RDKafkaErrorCode::OperationTimedOut,
-                ))
-            } else {
-                let mut error = rd::rd_kafka_event_error(event);
-                let list = rd::rd_kafka_event_topic_partition_list(event);
-                if error == no_error && !list.is_null() {
-                    let list = &*list;
-                    for i in 0..usize::try_from(list.cnt).unwrap_or(0) {
-                        let element = &*list.elems.add(i);
-                        if element.err != no_error {
-                            error = element.err;
-                            break;
-                        }
-                    }
-                }
-                rd::rd_kafka_event_destroy(event);
-                if error == no_error {
-                    Ok(())
-                } else {
-                    Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::from(error)))
-                }
-            }
-        };
-        rd::rd_kafka_queue_destroy(queue);
-        result
-    }
-}
-
-/// A client that is destroyed by the code that created it.
-///
-/// In a notebook, the evcxr kernel builds every cell as its own library, and
-/// each carries its own copy of librdkafka with its own global state. A client
-/// made in one cell and dropped in another would be destroyed by the second
-/// copy, which has never counted it, and librdkafka aborts the kernel
-/// (`rd_kafka_global_cnt > 0`). So the client is kept out of Rust's automatic
-/// drop ([`ManuallyDrop`]), and dropping the wrapper calls the function pointer
-/// taken where the client was made: the creating cell's copy. Elsewhere (a
-/// program, a test) there is one copy, and this changes nothing.
-pub struct DroppedByCreator<T> {
-    client: ManuallyDrop<T>,
-    destroy: fn(&mut ManuallyDrop<T>),
-    abandoned: AtomicBool,
-}
-
-impl<T> DroppedByCreator<T> {
-    /// Wraps `client`; the destroy function is the one compiled with this call.
-    pub fn new(client: T) -> Self {
-        DroppedByCreator {
-            client: ManuallyDrop::new(client),
-            destroy: destroy_here::<T>,
-            abandoned: AtomicBool::new(false),
-        }
-    }
-
-    /// Leaves the client as it is when dropped, instead of closing it: for a
-    /// consumer whose broker is gone, closing waits for a LeaveGroup answer that
-    /// cannot come (measured: a `consume` that had reported the lost broker
-    /// then hung in its close for as long as it was left). Its memory and
-    /// threads are left to the process's exit.
-    pub fn abandon(&self) {
-        self.abandoned.store(true, Ordering::SeqCst);
-    }
-}
-
-impl<T: Send + 'static> DroppedByCreator<T> {
-    /// Destroys the client now, on a thread of its own, and waits at most
-    /// `limit` for that; returns `false` if it was still running then. The
-    /// thread is then left to finish, or to end with the process: in a
-    /// notebook kernel, that client and its threads stay until the kernel
-    /// restarts.
-    ///
-    /// # Safety
-    ///
-    /// The wrapper is empty afterwards: the caller must not use it again
-    /// (call this from a `Drop` of the value that holds it, and nowhere else).
-    pub(crate) unsafe fn destroy_within(&mut self, limit: Duration) -> bool {
-        if self.abandoned.swap(true, Ordering::SeqCst) {
-            return true;
-        }
-        // SAFETY: `abandoned` is set, so this wrapper's own drop leaves the
-        // client alone, and the caller does not use it again: the closure
-        // below is its only owner.
-        let client: ManuallyDrop<T> = unsafe { std::ptr::read(&self.client) };
-        let destroy = self.destroy;
-        let (done, finished) = std::sync::mpsc::channel();
-        let close = move || {
-            let mut client = client;
-            destroy(&mut client);
-            let _ = done.send(());
-        };
-        let spawned = std::thread::Builder::new()
-            .name("kafka-lab-close".to_string())
-            .spawn(close);
-        if spawned.is_err() {
-            // No thread to be had: the client was dropped with the closure,
-            // undestroyed (ManuallyDrop); nothing is left to wait for.
-            return true;
-        }
-        // A destroy that panicked ends the wait too (the sender is gone).
-        !matches!(
-            finished.recv_timeout(limit),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
-        )
-    }
-}
-
-fn destroy_here<T>(client: &mut ManuallyDrop<T>) {
-    // SAFETY: called once, from `Drop`, after which the client is never used.
-    unsafe { ManuallyDrop::drop(client) }
-}
-
-impl<T> Drop for DroppedByCreator<T> {
-    fn drop(&mut self) {
-        if !self.abandoned.load(Ordering::SeqCst) {
-            (self.destroy)(&mut self.client);
-        }
-    }
-}
-
-impl<T> Deref for DroppedByCreator<T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        &self.client
-    }
-}
-
 /// `topic`'s partitions with an offset each, as librdkafka takes them.
 pub fn offset_list(topic: &str, offsets: &BTreeMap<i32, i64>) -> Result<TopicPartitionList> {
     let mut tpl = TopicPartitionList::new();
@@ -675,100 +508,6 @@ pub fn offset_list(topic: &str, offsets: &BTreeMap<i32, i64>) -> Result<TopicPar
             .map_err(|e| Error::kafka("building an offset list", e))?;
     }
     Ok(tpl)
-}
-
-/// A change of group membership or a commit, as the consumer saw it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub enum GroupEvent {
-    /// Partitions given to this member.
-    Assigned(Vec<i32>),
-    /// Partitions taken from this member.
-    Revoked(Vec<i32>),
-    /// Offsets committed: (partition, next offset).
-    Committed(Vec<(i32, i64)>),
-    /// A rebalance or commit failed.
-    Failed(String),
-}
-
-impl fmt::Display for GroupEvent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            GroupEvent::Assigned(p) => write!(f, "assigned partitions {p:?}"),
-            GroupEvent::Revoked(p) => write!(f, "revoked partitions {p:?}"),
-            GroupEvent::Committed(o) => write!(f, "committed (partition, next offset) {o:?}"),
-            GroupEvent::Failed(e) => write!(f, "failed: {e}"),
-        }
-    }
-}
-
-/// The consumer context: librdkafka calls it on rebalances and commits (from
-/// inside `poll`), and it records them so the caller can show what the group did.
-#[derive(Default)]
-pub struct GroupEvents {
-    events: Mutex<Vec<GroupEvent>>,
-    /// Set on every rebalance, so the poll loop looks at the assignment only
-    /// when it changed (not once per message).
-    rebalanced: AtomicBool,
-    /// Partitions revoked since the poll loop last looked.
-    revoked: Mutex<BTreeSet<i32>>,
-}
-
-impl GroupEvents {
-    fn record(&self, event: GroupEvent) {
-        if let Ok(mut events) = self.events.lock() {
-            events.push(event);
-        }
-    }
-
-    fn take_events(&self) -> Vec<GroupEvent> {
-        self.events
-            .lock()
-            .map(|mut events| std::mem::take(&mut *events))
-            .unwrap_or_default()
-    }
-
-    /// Whether a rebalance happened since the last call, and the partitions it
-    /// revoked.
-    pub(crate) fn take_rebalance(&self) -> Option<BTreeSet<i32>> {
-        if !self.rebalanced.swap(false, Ordering::AcqRel) {
-            return None;
-        }
-        Some(
-            self.revoked
-                .lock()
-                .map(|mut revoked| std::mem::take(&mut *revoked))
-                .unwrap_or_default(),
-        )
-    }
-}
-
-impl ClientContext for GroupEvents {}
-
-impl ConsumerContext for GroupEvents {
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let (Rebalance::Revoke(tpl), Ok(mut revoked)) = (rebalance, self.revoked.lock()) {
-            revoked.extend(partitions_of(tpl));
-        }
-        self.rebalanced.store(true, Ordering::Release);
-        self.record(match rebalance {
-            Rebalance::Assign(tpl) => GroupEvent::Assigned(partitions_of(tpl)),
-            Rebalance::Revoke(tpl) => GroupEvent::Revoked(partitions_of(tpl)),
-            Rebalance::Error(e) => GroupEvent::Failed(format!("rebalance: {e}")),
-        });
-    }
-
-    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
-        self.record(match result {
-            Ok(()) => GroupEvent::Committed(
-                offsets
-                    .elements()
-                    .iter()
-                    .filter_map(|e| e.offset().to_raw().map(|o| (e.partition(), o)))
-                    .collect(),
-            ),
-            Err(e) => GroupEvent::Failed(format!("commit: {e}")),
-        });
-    }
 }
 
 /// The partition numbers of a list.
@@ -883,22 +622,6 @@ mod tests {
             property(&config, "enable.partition.eof").as_deref(),
             Some("true")
         );
-    }
-
-    #[test]
-    fn a_wrapped_client_is_destroyed_once_when_its_wrapper_drops() {
-        use std::sync::atomic::AtomicUsize;
-        static DESTROYED: AtomicUsize = AtomicUsize::new(0);
-        struct Client;
-        impl Drop for Client {
-            fn drop(&mut self) {
-                DESTROYED.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-        let wrapped = DroppedByCreator::new(Client);
-        assert_eq!(DESTROYED.load(Ordering::SeqCst), 0);
-        drop(wrapped);
-        assert_eq!(DESTROYED.load(Ordering::SeqCst), 1);
     }
 
     #[test]
