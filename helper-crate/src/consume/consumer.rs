@@ -71,15 +71,15 @@ crate::shown_as_table!(Batch);
 
 /// A consumer of weather readings from one topic.
 pub struct WeatherConsumer {
-    client: KafkaConsumer,
-    options: ConsumeOptions,
-    partitions: Vec<i32>,
+    pub(super) client: KafkaConsumer,
+    pub(super) options: ConsumeOptions,
+    pub(super) partitions: Vec<i32>,
     dead_letters: Option<RawProducer>,
     /// What the last run that failed had done before it failed.
     unfinished: Option<ConsumeReport>,
     /// A client outside the group that reads the group's committed offsets
     /// (see [`WeatherConsumer::committed_offsets`]), built on first use.
-    offsets_reader: std::cell::OnceCell<KafkaConsumer>,
+    pub(super) offsets_reader: std::cell::OnceCell<KafkaConsumer>,
 }
 
 impl WeatherConsumer {
@@ -214,56 +214,6 @@ impl WeatherConsumer {
                 }
             })
             .collect()
-    }
-
-    /// The group's committed offsets now, when this group member holds no
-    /// partition yet (asked with a 0.5 s limit; `None` if no answer): to tell, at
-    /// the end, whether the members that hold them make progress.
-    fn committed_if_unassigned(&self) -> Option<Vec<(i32, Option<i64>)>> {
-        if self.options.group.is_none() || !self.options.subscribes() {
-            return None;
-        }
-        if !self.assignment().is_empty() {
-            return None;
-        }
-        // A group waiting for a frozen member may not answer: then the end
-        // of the read cannot tell whether the offsets moved.
-        self.committed_offsets(Duration::from_millis(500)).ok()
-    }
-
-    /// The group's committed offset of every partition read (next to read),
-    /// asked of the broker by a client of its own, outside the group. This
-    /// member's own requests to the group's coordinator wait behind its
-    /// JoinGroup (a broker answers one connection's requests in order), and
-    /// nisshi holds every join for half the session timeout.
-    fn committed_offsets(&self, timeout: Duration) -> Result<Vec<(i32, Option<i64>)>> {
-        let settings = self.client.settings();
-        let Some(group) = &self.options.group else {
-            return Ok(self.partitions.iter().map(|&p| (p, None)).collect());
-        };
-        let outsider = match self.offsets_reader.get() {
-            Some(reader) => reader,
-            None => {
-                let reader = ConsumerBuilder::new(settings).group(group).build()?;
-                self.offsets_reader.get_or_init(|| reader)
-            }
-        };
-        let mut tpl = TopicPartitionList::new();
-        for partition in &self.partitions {
-            tpl.add_partition(&self.options.topic, *partition);
-        }
-        let committed = outsider
-            .inner()
-            .committed_offsets(tpl, timeout)
-            .map_err(|e| settings.client_error("reading committed offsets", e))?;
-        Ok(self
-            .partitions
-            .iter()
-            .map(|&partition| {
-                let offset = offset_in(&committed, &self.options.topic, partition);
-                (partition, offset)
-            })
-            .collect())
     }
 
     /// One poll round, trusting what the client knows of the partitions' ends.
@@ -430,96 +380,6 @@ impl WeatherConsumer {
         Ok(())
     }
 
-    /// After a read that ended by timeout: fails if a held partition had
-    /// messages waiting past this consumer's position but gave none for
-    /// [`STALL_AFTER`] ([`Error::StuckPartition`]), or if this group member
-    /// waited at least `unassigned_after`, never held a partition, and its
-    /// group has unread messages that nobody reads: the group's committed
-    /// offsets did not move since `committed_at_start` ([`Error::NotAssigned`]).
-    fn check_timeout_end(
-        &self,
-        stall: &StallWatch,
-        waited: Duration,
-        unassigned_after: Duration,
-        committed_at_start: Option<Vec<(i32, Option<i64>)>>,
-    ) -> Result<()> {
-        if let Some(&(partition, idle)) = stall.stuck().first() {
-            let settings = self.client.settings();
-            let positions = self
-                .client
-                .inner()
-                .position()
-                .map_err(|e| settings.client_error("reading the consumer's position", e))?;
-            if let Some(offset) = offset_in(&positions, &self.options.topic, partition) {
-                let high = self
-                    .client
-                    .cached_high_watermark(partition)
-                    .unwrap_or(offset);
-                return Err(Error::StuckPartition {
-                    topic: self.options.topic.clone(),
-                    partition,
-                    offset,
-                    high,
-                    idle,
-                });
-            }
-        }
-        let Some(group) = &self.options.group else {
-            return Ok(());
-        };
-        if stall.ever_held()
-            || !self.assignment().is_empty()
-            || !self.options.subscribes()
-            || waited < unassigned_after
-        {
-            return Ok(());
-        }
-        // Members that read commit: then this one is a spare, not a victim.
-        let committed_now = self.committed_offsets(self.client.settings().timeout())?;
-        if committed_at_start.is_some_and(|start| start != committed_now) {
-            return Ok(());
-        }
-        let unread = self.unread_for_group()?;
-        if unread == 0 {
-            return Ok(());
-        }
-        Err(Error::NotAssigned {
-            topic: self.options.topic.clone(),
-            group: group.clone(),
-            partitions: self.partitions.len(),
-            unread,
-            waited,
-        })
-    }
-
-    /// Messages past the group's committed offsets in every partition of the
-    /// topic; a partition without a commit counts whole when the group starts
-    /// at the earliest, and not at all when it starts at the latest.
-    fn unread_for_group(&self) -> Result<i64> {
-        let mut unread = 0;
-        for at in self.positions()? {
-            let start = match at.committed {
-                Some(committed) => committed,
-                None if self.options.from == StartFrom::Earliest => {
-                    self.low_watermark(at.partition)?
-                }
-                None => at.high,
-            };
-            unread += (at.high - start).max(0);
-        }
-        Ok(unread)
-    }
-
-    /// The partition's low watermark (the oldest offset still stored), asked of the broker.
-    fn low_watermark(&self, partition: i32) -> Result<i64> {
-        let settings = self.client.settings();
-        self.client
-            .inner()
-            .fetch_watermarks(&self.options.topic, partition, settings.timeout())
-            .map(|(low, _)| low)
-            .map_err(|e| settings.client_error("reading watermarks", e))
-    }
-
     /// Commits, and waits for, the offsets of the partitions still held: the
     /// asynchronous commits before it may still be on their way.
     fn commit_held(&self, committed: &BTreeMap<i32, i64>) -> Result<()> {
@@ -605,7 +465,7 @@ impl WeatherConsumer {
 
 /// The offset `list` holds for one partition, when it is a real offset (not
 /// "beginning", "end" or "none yet").
-fn offset_in(list: &TopicPartitionList, topic: &str, partition: i32) -> Option<i64> {
+pub(super) fn offset_in(list: &TopicPartitionList, topic: &str, partition: i32) -> Option<i64> {
     match list.find_partition(topic, partition)?.offset() {
         Offset::Offset(offset) => Some(offset),
         _ => None,

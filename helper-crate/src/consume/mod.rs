@@ -45,6 +45,7 @@ pub mod options;
 pub mod poll;
 pub mod report;
 pub mod stall;
+mod timeout_end;
 
 use std::path::Path;
 
