@@ -115,18 +115,7 @@ impl CsvLog {
     /// cuts off a partial last line left by a crash, and indexes the rows.
     pub fn open(path: impl AsRef<Path>) -> Result<CsvLog> {
         let path = path.as_ref().to_path_buf();
-        // A FIFO would block the open, a device would never end: only a regular
-        // file (or none yet) is a log.
-        if let Ok(metadata) = std::fs::metadata(&path) {
-            if !metadata.is_file() {
-                return Err(Error::Csv {
-                    path,
-                    message:
-                        "not a regular file (a folder, FIFO or device): give the path of a CSV file"
-                            .to_string(),
-                });
-            }
-        }
+        refuse_what_is_not_a_file(&path)?;
         let lock = LockFile::acquire(&path)?;
         let mut file = OpenOptions::new()
             .read(true)
@@ -168,29 +157,14 @@ impl CsvLog {
         } else {
             parse_rows(&path, &bytes[..complete])?
         };
-        // A last row without its newline (an editor's save, or a crash right
-        // before the newline) is kept when it is a whole row: one that parses
-        // and that this log would write byte for byte the same. A row cut
-        // inside its temperature ("3" of "3.5") parses, but is written "3.0".
         let mut rows = rows;
         let mut complete = complete;
-        let tail = &bytes[complete..];
-        if complete > 0 && !tail.is_empty() {
-            let whole = [header.as_bytes(), tail, b"\n"].concat();
-            if let Ok(mut last) = parse_rows(&path, &whole) {
-                let as_written = last.first().and_then(|row| {
-                    let mut writer = csv::WriterBuilder::new()
-                        .has_headers(false)
-                        .from_writer(Vec::new());
-                    writer.serialize(row).ok()?;
-                    writer.into_inner().ok()
-                });
-                if last.len() == 1 && as_written.as_deref() == Some(&whole[header.len()..]) {
-                    file.write_all(b"\n").map_err(|e| Error::io(&path, e))?;
-                    file.sync_data().map_err(|e| Error::io(&path, e))?;
-                    rows.append(&mut last);
-                    complete = bytes.len();
-                }
+        if complete > 0 && complete < bytes.len() {
+            if let Some(mut last) =
+                keep_whole_last_row(&path, &mut file, &header, &bytes[complete..])?
+            {
+                rows.append(&mut last);
+                complete = bytes.len();
             }
         }
         let truncated_bytes = (bytes.len() - complete) as u64;
@@ -468,6 +442,49 @@ fn process_is_alive(pid: i32) -> bool {
     // Signal 0 checks existence without sending anything; EPERM still means alive.
     let result = unsafe { libc::kill(pid, 0) };
     result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// A FIFO would block the open, a device would never end: only a regular file
+/// (or none yet) is a log.
+fn refuse_what_is_not_a_file(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if !metadata.is_file() => Err(Error::Csv {
+            path: path.to_path_buf(),
+            message: "not a regular file (a folder, FIFO or device): give the path of a CSV file"
+                .to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A last row without its newline (an editor's save, or a crash right before
+/// the newline) is kept when it is a whole row: one that parses and that this
+/// log would write byte for byte the same. A row cut inside its temperature
+/// ("3" of "3.5") parses, but is written "3.0". Returns the row (its newline
+/// now written and synced), or `None` when `tail` is a partial row to cut.
+fn keep_whole_last_row(
+    path: &Path,
+    file: &mut File,
+    header: &str,
+    tail: &[u8],
+) -> Result<Option<Vec<CsvRow>>> {
+    let whole = [header.as_bytes(), tail, b"\n"].concat();
+    let Ok(last) = parse_rows(path, &whole) else {
+        return Ok(None);
+    };
+    let as_written = last.first().and_then(|row| {
+        let mut writer = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::new());
+        writer.serialize(row).ok()?;
+        writer.into_inner().ok()
+    });
+    if last.len() != 1 || as_written.as_deref() != Some(&whole[header.len()..]) {
+        return Ok(None);
+    }
+    file.write_all(b"\n").map_err(|e| Error::io(path, e))?;
+    file.sync_data().map_err(|e| Error::io(path, e))?;
+    Ok(Some(last))
 }
 
 #[cfg(test)]
