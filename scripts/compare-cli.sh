@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The commands users run, against kcat, on one fresh mock broker, same run:
 #   kafka-lab produce --count N          vs  kcat -P -K: -l FILE (the same readings)
+#   kafka-lab produce --quiet --count N  vs  the same kcat run (neither prints a row)
 #   kafka-lab consume --group G --no-csv vs  kcat -G G -e (a fresh group each, from earliest)
 #   kafka-lab consume --group G --csv F  vs  the same kcat -G run
 # Wall-clock seconds of each whole command (group join included), and ratios
@@ -40,15 +41,16 @@ if [ "$(wc -l <"$work/readings.txt")" -ne "$messages" ]; then
   exit 1
 fi
 
-echo "| run | kafka-lab produce s | kcat -P s | ratio | kafka-lab consume s | with CSV s | kcat -G s | ratio | ratio with CSV |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| run | kafka-lab produce s | produce --quiet s | kcat -P s | ratio | ratio quiet | kafka-lab consume s | with CSV s | kcat -G s | ratio | ratio with CSV |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for run in $(seq 1 "$runs"); do
   p=$(seconds "$kafka_lab" -b "$bootstrap" produce --topic cli --count "$messages")
+  q=$(seconds "$kafka_lab" -b "$bootstrap" produce --quiet --topic cli --count "$messages")
   k=$(seconds kcat -b "$bootstrap" -P -t cli -K: -X acks=all -X enable.idempotence=true -l "$work/readings.txt")
   c=$(seconds "$kafka_lab" -b "$bootstrap" consume --topic cli --group "cli-$run-a" --no-csv --max 100000000)
   f=$(seconds "$kafka_lab" -b "$bootstrap" consume --topic cli --group "cli-$run-b" --csv "$work/kafka_log-$run.csv" --max 100000000)
   g=$(seconds kcat -b "$bootstrap" -G "cli-$run-k" -X auto.offset.reset=earliest -e -q cli)
-  printf '| %s | %.2f | %.2f | %s | %.2f | %.2f | %.2f | %s | %s |\n' "$run" "$p" "$k" "$(ratio "$p" "$k")" "$c" "$f" "$g" "$(ratio "$c" "$g")" "$(ratio "$f" "$g")"
+  printf '| %s | %.2f | %.2f | %.2f | %s | %s | %.2f | %.2f | %.2f | %s | %s |\n' "$run" "$p" "$q" "$k" "$(ratio "$p" "$k")" "$(ratio "$q" "$k")" "$c" "$f" "$g" "$(ratio "$c" "$g")" "$(ratio "$f" "$g")"
 done
 echo
 echo "stored and read per consume: $(wc -l < "$work/kafka_log-1.csv") CSV lines (header included)"

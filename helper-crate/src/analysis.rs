@@ -198,8 +198,6 @@ impl TemperatureChart {
     /// The figure as an SVG document.
     pub fn to_svg(&self) -> String {
         let (left, right, top, bottom) = (56.0, 130.0, 30.0, 40.0);
-        let plot_w = self.width - left - right;
-        let plot_h = self.height - top - bottom;
         let (t0, t1, lo, hi) = self.ranges();
         let mut svg = format!(
             r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#,
@@ -215,64 +213,20 @@ impl TemperatureChart {
             svg.push_str(r#"<text x="56" y="60">no readings</text></svg>"#);
             return svg;
         }
-        // Pad the ranges so flat lines and single points still have room.
-        let (lo, hi) = ((lo - 1.0).floor(), (hi + 1.0).ceil());
-        let span_t = (t1 - t0).max(1) as f64;
-        let x = |ms: i64| left + (ms - t0) as f64 / span_t * plot_w;
-        let y = |v: f64| top + (hi - v) / (hi - lo) * plot_h;
-
-        for step in 0..=4 {
-            let value = lo + (hi - lo) * f64::from(step) / 4.0;
-            let _ = write!(
-                svg,
-                r##"<line x1="{left}" x2="{x2}" y1="{py:.1}" y2="{py:.1}" stroke="#ddd"/><text x="{tx}" y="{ty:.1}" text-anchor="end">{value:.1}</text>"##,
-                x2 = left + plot_w,
-                py = y(value),
-                tx = left - 6.0,
-                ty = y(value) + 4.0
-            );
-        }
-        let start = DateTime::<Utc>::from_timestamp_millis(t0).unwrap_or_default();
-        let end = DateTime::<Utc>::from_timestamp_millis(t1).unwrap_or_default();
-        let _ = write!(
-            svg,
-            r##"<line x1="{left}" x2="{x2}" y1="{yb}" y2="{yb}" stroke="#333"/><text x="{left}" y="{ty}">{a}</text><text x="{x2}" y="{ty}" text-anchor="end">{b}</text>"##,
-            x2 = left + plot_w,
-            yb = top + plot_h,
-            ty = top + plot_h + 18.0,
-            a = start.format("%H:%M:%S%.3f UTC"),
-            b = end.format("%H:%M:%S%.3f UTC")
-        );
+        let plot = PlotArea {
+            left,
+            top,
+            width: self.width - left - right,
+            height: self.height - top - bottom,
+            t0,
+            t1,
+            // Pad the ranges so flat lines and single points still have room.
+            lo: (lo - 1.0).floor(),
+            hi: (hi + 1.0).ceil(),
+        };
+        plot.draw_axes(&mut svg);
         for (index, (city, points)) in self.series.iter().enumerate() {
-            let color = PALETTE[index % PALETTE.len()];
-            let path: Vec<String> = points
-                .iter()
-                .map(|(t, v)| format!("{:.1},{:.1}", x(t.timestamp_millis()), y(*v)))
-                .collect();
-            let _ = write!(
-                svg,
-                r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
-                path.join(" ")
-            );
-            for (t, v) in points {
-                let _ = write!(
-                    svg,
-                    r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"><title>{} {} {v:.1} °C</title></circle>"#,
-                    x(t.timestamp_millis()),
-                    y(*v),
-                    escape_html(city),
-                    t.format("%H:%M:%S%.3f")
-                );
-            }
-            let ly = top + 14.0 + 18.0 * index as f64;
-            let _ = write!(
-                svg,
-                r#"<rect x="{lx}" y="{ry}" width="12" height="12" fill="{color}"/><text x="{tx}" y="{ly}">{}</text>"#,
-                escape_html(city),
-                lx = left + plot_w + 14.0,
-                ry = ly - 10.0,
-                tx = left + plot_w + 32.0,
-            );
+            plot.draw_series(&mut svg, index, city, points);
         }
         svg.push_str("</svg>");
         svg
@@ -283,6 +237,97 @@ impl TemperatureChart {
         println!(
             "EVCXR_BEGIN_CONTENT image/svg+xml\n{}\nEVCXR_END_CONTENT",
             self.to_svg()
+        );
+    }
+}
+
+/// Where the chart's data goes in the SVG, and the ranges it spans: maps a
+/// time and a temperature to a point.
+struct PlotArea {
+    left: f64,
+    top: f64,
+    width: f64,
+    height: f64,
+    /// First and last time, in ms.
+    t0: i64,
+    t1: i64,
+    /// Lowest and highest temperature shown.
+    lo: f64,
+    hi: f64,
+}
+
+impl PlotArea {
+    fn x(&self, ms: i64) -> f64 {
+        let span = (self.t1 - self.t0).max(1) as f64;
+        self.left + (ms - self.t0) as f64 / span * self.width
+    }
+
+    fn y(&self, value: f64) -> f64 {
+        self.top + (self.hi - value) / (self.hi - self.lo) * self.height
+    }
+
+    /// Horizontal grid lines with their temperatures, and the time axis with
+    /// its first and last time.
+    fn draw_axes(&self, svg: &mut String) {
+        let (left, x2) = (self.left, self.left + self.width);
+        for step in 0..=4 {
+            let value = self.lo + (self.hi - self.lo) * f64::from(step) / 4.0;
+            let _ = write!(
+                svg,
+                r##"<line x1="{left}" x2="{x2}" y1="{py:.1}" y2="{py:.1}" stroke="#ddd"/><text x="{tx}" y="{ty:.1}" text-anchor="end">{value:.1}</text>"##,
+                py = self.y(value),
+                tx = left - 6.0,
+                ty = self.y(value) + 4.0
+            );
+        }
+        let start = DateTime::<Utc>::from_timestamp_millis(self.t0).unwrap_or_default();
+        let end = DateTime::<Utc>::from_timestamp_millis(self.t1).unwrap_or_default();
+        let _ = write!(
+            svg,
+            r##"<line x1="{left}" x2="{x2}" y1="{yb}" y2="{yb}" stroke="#333"/><text x="{left}" y="{ty}">{a}</text><text x="{x2}" y="{ty}" text-anchor="end">{b}</text>"##,
+            yb = self.top + self.height,
+            ty = self.top + self.height + 18.0,
+            a = start.format("%H:%M:%S%.3f UTC"),
+            b = end.format("%H:%M:%S%.3f UTC")
+        );
+    }
+
+    /// One city's line, its points (each with a tooltip) and its legend entry.
+    fn draw_series(
+        &self,
+        svg: &mut String,
+        index: usize,
+        city: &str,
+        points: &[(DateTime<Utc>, f64)],
+    ) {
+        let color = PALETTE[index % PALETTE.len()];
+        let path: Vec<String> = points
+            .iter()
+            .map(|(t, v)| format!("{:.1},{:.1}", self.x(t.timestamp_millis()), self.y(*v)))
+            .collect();
+        let _ = write!(
+            svg,
+            r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
+            path.join(" ")
+        );
+        for (t, v) in points {
+            let _ = write!(
+                svg,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"><title>{} {} {v:.1} °C</title></circle>"#,
+                self.x(t.timestamp_millis()),
+                self.y(*v),
+                escape_html(city),
+                t.format("%H:%M:%S%.3f")
+            );
+        }
+        let ly = self.top + 14.0 + 18.0 * index as f64;
+        let _ = write!(
+            svg,
+            r#"<rect x="{lx}" y="{ry}" width="12" height="12" fill="{color}"/><text x="{tx}" y="{ly}">{}</text>"#,
+            escape_html(city),
+            lx = self.left + self.width + 14.0,
+            ry = ly - 10.0,
+            tx = self.left + self.width + 32.0,
         );
     }
 }

@@ -23,6 +23,7 @@ on_both_engines!(
     a_member_kept_across_cells_polls_new_readings_or_nothing_at_once,
     a_time_after_the_newest_message_means_the_end,
     a_read_to_the_end_does_not_wait_out_an_empty_fetch,
+    a_quiet_produce_prints_no_row_and_debug_prints_librdkafkas_log,
 );
 
 fn ten_readings_get_offsets_0_to_9_and_earliest_reads_them_back_in_order(engine: Engine) {
@@ -569,4 +570,47 @@ fn a_read_to_the_end_does_not_wait_out_an_empty_fetch(engine: Engine) {
         took < Duration::from_secs(3),
         "reading 300 readings to the end took {took:?} (fetch.wait.max.ms = 6 s)"
     );
+}
+
+/// `produce --quiet` sends and checks every delivery as usual but prints no
+/// row (kcat -P prints none either); `-X debug=...` shows librdkafka's own log
+/// on stderr, as `kcat -d` does, and nothing of it without.
+fn a_quiet_produce_prints_no_row_and_debug_prints_librdkafkas_log(engine: Engine) {
+    let broker = TestBroker::start(engine, &[("weather", 1)]);
+    let dir = temp_dir("quiet");
+    let b = broker.bootstrap();
+    let quiet = kafka_lab(&dir, &["-b", b, "produce", "--quiet", "--count", "25"]);
+    assert!(quiet.status.success(), "{}", describe(&quiet));
+    assert!(quiet.stdout.is_empty(), "{}", describe(&quiet));
+    let stderr = String::from_utf8_lossy(&quiet.stderr);
+    assert!(
+        stderr.contains("25 reading(s) delivered to 'weather'") && !stderr.contains("librdkafka"),
+        "{}",
+        describe(&quiet)
+    );
+    let report = consume::consume(
+        &broker.settings(),
+        ConsumeOptions::new("weather").from(StartFrom::Offset(0)),
+    )
+    .unwrap();
+    assert_eq!(report.offsets(), (0..25).collect::<Vec<i64>>());
+
+    let debug = kafka_lab(
+        &dir,
+        &["-b", b, "-X", "debug=broker,msg", "produce", "--count", "2"],
+    );
+    assert!(debug.status.success(), "{}", describe(&debug));
+    let stderr = String::from_utf8_lossy(&debug.stderr);
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("DEBUG") && l.contains("librdkafka")),
+        "{}",
+        describe(&debug)
+    );
+    let stdout = String::from_utf8_lossy(&debug.stdout);
+    assert_eq!(stdout.lines().count(), 3, "a header and two rows: {stdout}");
+
+    let both = kafka_lab(&dir, &["-b", b, "produce", "--quiet", "--json"]);
+    assert_eq!(both.status.code(), Some(2), "{}", describe(&both));
 }

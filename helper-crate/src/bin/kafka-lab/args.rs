@@ -138,8 +138,12 @@ pub struct ProduceArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Delivery reports as JSON lines
-    #[arg(long)]
+    #[arg(long, conflicts_with = "quiet")]
     pub json: bool,
+    /// Print no delivery report, only the summary and the readings that failed
+    /// (kcat -P prints none either)
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Args)]

@@ -7,6 +7,7 @@
 
 mod args;
 mod cmd;
+mod debug_log;
 
 use clap::Parser;
 
@@ -32,6 +33,7 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.connection.settings()?;
+    debug_log::install_if_debugging(&settings);
     match cli.command {
         Command::Broker(args) => cmd::broker::run(&args),
         Command::Topics { action } => cmd::topics::run(&settings, action),

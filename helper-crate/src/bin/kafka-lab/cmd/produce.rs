@@ -14,7 +14,8 @@ pub fn run(settings: &KafkaSettings, args: &ProduceArgs) -> anyhow::Result<()> {
     // Bad input fails before the header is printed.
     produce::check_rate(args.rate)?;
     let mut generator = WeatherGenerator::for_cities(&args.cities, args.seed)?;
-    let mut rows = RowPrinter::new(&DELIVERY_COLUMNS, args.json);
+    // Quiet: no header and no rows; failures and the summary still go to stderr.
+    let mut rows = (!args.quiet).then(|| RowPrinter::new(&DELIVERY_COLUMNS, args.json));
     let result = produce::stream_weather(
         settings,
         &args.topic,
@@ -23,7 +24,7 @@ pub fn run(settings: &KafkaSettings, args: &ProduceArgs) -> anyhow::Result<()> {
         args.rate,
         &mut |_, report| {
             // A failed report is listed with the error at the end.
-            if let Ok(delivery) = report {
+            if let (Ok(delivery), Some(rows)) = (report, &mut rows) {
                 rows.print(delivery);
                 // Paced readings come seconds apart: show each as it lands.
                 if args.rate.is_some() {
@@ -32,7 +33,7 @@ pub fn run(settings: &KafkaSettings, args: &ProduceArgs) -> anyhow::Result<()> {
             }
         },
     );
-    rows.finish()?;
+    rows.map(RowPrinter::finish).transpose()?;
     let delivered = result?;
     eprintln!("{delivered} reading(s) delivered to '{}'", args.topic);
     Ok(())
