@@ -16,7 +16,7 @@
 //! | `session.timeout.ms` | how soon a silent member is declared dead | 6 s (librdkafka: 45 s) |
 //! | `heartbeat.interval.ms` | how often a member says it is alive | 2 s (librdkafka: 3 s) |
 //! | `fetch.queue.backoff.ms` | how long fetching pauses when the local queue is full | 0 (librdkafka: 1 s) |
-//! | `fetch.max.bytes`, `fetch.wait.max.ms` | how much one fetch response carries, how long an idle fetch waits | 1 MiB, 0.3 s (librdkafka: 50 MB, 0.5 s) |
+//! | `fetch.max.bytes`, `fetch.wait.max.ms` | how much one fetch response carries, how long an idle fetch waits | 1 MiB, 1 s (librdkafka: 50 MB, 0.5 s) |
 //!
 //! Properties given by the user (`-X`, `-F`) win over these defaults; what a
 //! builder sets explicitly wins over both. [`ConsumerBuilder::config`] shows the
@@ -125,16 +125,16 @@ pub const JOIN_AND_FETCH: [(&str, &str); 4] = [
     // How much one fetch response may carry, and how long the broker may hold
     // a fetch for data. nisshi 0.7 builds a response one SQL query per record
     // once fetch.wait.max.ms has passed, which librdkafka's 50 MB responses
-    // always hit: 1 MiB read 200,000 readings at 12,500 msg/s there, against
-    // 3,000 with librdkafka's 50 MB. Kafka answers as soon as data is there,
-    // so the wait bounds an idle fetch, and a read pays it when its first fetch
-    // leaves with only the empty partitions ready (librdkafka sends one fetch
-    // per broker at a time, so the others wait behind it): with 1 s, a group
-    // `consume` of 32 partitions on the mock took 3.8-5.6 s against 3.8-4.4 s
-    // for `kcat -G`; with 0.3 s, 3.8-4.3 s. nisshi read as fast (100 ms was
-    // slower there: 13-14 s against 10.3-12.1 s for 200,000 readings).
+    // always hit: 1 MiB within 1 s read 200,000 readings at 12,500 msg/s there,
+    // against 3,000 with librdkafka's 50 MB within 0.5 s. Kafka answers as
+    // soon as data is there, so the wait only bounds an idle fetch, but a read
+    // pays it when its first fetch leaves with only empty partitions ready
+    // (librdkafka sends one fetch per broker at a time; the others wait behind
+    // it). A shorter wait costs nisshi more than it saves: `bench`, 200,000
+    // readings, consumed at 15,725 msg/s with 1 s, 7,502 with 0.5 s and 4,320
+    // with 0.3 s (docs/performance.md, session 8).
     ("fetch.max.bytes", "1048576"),
-    ("fetch.wait.max.ms", "300"),
+    ("fetch.wait.max.ms", "1000"),
 ];
 
 /// Set unless the user (`-X`, `-F`) or the builder chose otherwise.

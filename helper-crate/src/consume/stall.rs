@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 /// How long a partition with messages waiting may yield nothing before it
 /// counts as stuck: many fetch rounds (librdkafka fetches again at once while
 /// it has no messages, and a broker answers a fetch within `fetch.wait.max.ms`,
-/// 0.3 s here).
+/// 1 s here).
 pub const STALL_AFTER: Duration = Duration::from_secs(5);
 
 /// What a consumer's poll rounds showed of its partitions.
