@@ -377,6 +377,9 @@ impl ClientContext for LastError {
         if (level as i32) <= (RDKafkaLogLevel::Warning as i32) {
             self.keep(format!("{facility}: {message}"));
         }
+        // Passed on as every client's log is (to the `log` crate): `-X debug=...`
+        // shows this client's lines too.
+        DefaultClientContext.log(level, facility, message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -439,6 +442,14 @@ fn admin_client(
 
 /// librdkafka's mock cluster names itself `mockCluster<hex>`.
 pub const MOCK_CLUSTER_ID_PREFIX: &str = "mockCluster";
+
+/// The cluster id the broker at `settings`' bootstrap address reports, if it
+/// answers within `wait`.
+pub(crate) fn cluster_id(settings: &KafkaSettings, wait: Duration) -> Option<String> {
+    let client = metadata_client(settings).ok()?;
+    client.fetch_metadata(None, wait).ok()?;
+    client.client().fetch_cluster_id(wait)
+}
 
 fn wait_for_leaders(settings: &KafkaSettings, topic: &str, partitions: i32) -> Result<TopicInfo> {
     let deadline = Instant::now() + settings.timeout();

@@ -104,8 +104,11 @@ impl fmt::Display for Reading {
 /// into a fixed buffer: every reading sent, saved and printed carries one, so it
 /// is made without allocating (chrono's general formatter costs more than the
 /// rest of a send).
+///
+/// Room for 32 bytes: four-digit years take 24, chrono's widest (`+262143-…`) 27;
+/// the rest is padding that [`Rfc3339Millis::as_str`] leaves out.
 #[derive(Clone, Copy)]
-pub struct Rfc3339Millis([u8; 24]);
+pub struct Rfc3339Millis([u8; 32]);
 
 impl Rfc3339Millis {
     /// The text of `time`.
@@ -118,12 +121,12 @@ impl Rfc3339Millis {
         if !(0..=9999).contains(&year) {
             // Outside four-digit years, chrono's own format (never met in the lab).
             let text = time.and_utc().to_rfc3339_opts(SecondsFormat::Millis, true);
-            let mut bytes = [b' '; 24];
-            let n = text.len().min(24);
+            let mut bytes = [b' '; 32];
+            let n = text.len().min(32);
             bytes[..n].copy_from_slice(&text.as_bytes()[..n]);
             return Rfc3339Millis(bytes);
         }
-        let mut b = *b"0000-00-00T00:00:00.000Z";
+        let mut b = *b"0000-00-00T00:00:00.000Z        ";
         let mut put = |at: usize, width: usize, mut value: u32| {
             for i in (0..width).rev() {
                 b[at + i] = b'0' + (value % 10) as u8;
@@ -399,6 +402,8 @@ mod tests {
         readings[12].temperature = 1e21;
         readings[13].temperature = -273.15;
         readings[14].timestamp = DateTime::from_timestamp_millis(0).expect("the epoch");
+        readings[15].timestamp = DateTime::<Utc>::MAX_UTC;
+        readings[16].timestamp = DateTime::<Utc>::MIN_UTC;
         for reading in &readings {
             let mut by_hand = Vec::new();
             reading.write_json(&mut by_hand);
@@ -521,6 +526,11 @@ mod rfc3339_tests {
             1_764_136_000_123,
             1_764_136_059_999,
             253_402_300_799_999,
+            // Years 10000 and -1, and chrono's extremes: beyond four digits.
+            253_402_300_800_000,
+            -62_198_755_200_000,
+            DateTime::<Utc>::MAX_UTC.timestamp_millis(),
+            DateTime::<Utc>::MIN_UTC.timestamp_millis(),
         ] {
             let time = DateTime::from_timestamp_millis(ms).unwrap();
             assert_eq!(

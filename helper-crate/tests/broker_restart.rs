@@ -139,3 +139,39 @@ fn a_broker_that_stays_away_gets_each_undelivered_reading_reported() {
         "{error}"
     );
 }
+
+/// `produce --quiet` prints no row, but a reading that was not written is
+/// still named on stderr and the command still fails.
+#[test]
+fn a_quiet_produce_still_names_each_reading_not_delivered() {
+    let mut broker = TestBroker::start(common::program_engine(), &[("weather", 1)]);
+    let dir = temp_dir("quiet-undelivered");
+    let child = std::process::Command::new(common::kafka_lab_bin())
+        .args(["-b", broker.bootstrap(), "--broker-timeout-ms", "2000"])
+        .args(["produce", "--quiet", "--rate", "20", "--count", "60"])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kafka-lab runs");
+    // About 15 readings are written, then the broker is gone for the rest.
+    std::thread::sleep(Duration::from_millis(800));
+    broker.broker.kill();
+    let output = child.wait_with_output().expect("kafka-lab ends");
+    let described = common::describe(&output);
+    assert_eq!(output.status.code(), Some(1), "{described}");
+    assert!(output.stdout.is_empty(), "{described}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let not_delivered = stderr
+        .lines()
+        .filter(|line| line.starts_with("not delivered: "))
+        .count();
+    assert!(
+        (1..60).contains(&not_delivered),
+        "{not_delivered} named: {described}"
+    );
+    assert!(
+        stderr.contains(&format!("{not_delivered} of 60")),
+        "{described}"
+    );
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::{describe, kafka_lab, produce_raw, temp_dir, TestBroker};
 use kafka_lab::broker::Engine;
+use kafka_lab::config::KafkaSettings;
 use kafka_lab::consume::{self, fresh_group_id, ConsumeOptions, StartFrom, WeatherConsumer};
 use kafka_lab::csv_log::read_csv_log;
 use kafka_lab::offsets;
@@ -24,6 +25,7 @@ on_both_engines!(
     a_time_after_the_newest_message_means_the_end,
     a_read_to_the_end_does_not_wait_out_an_empty_fetch,
     a_quiet_produce_prints_no_row_and_debug_prints_librdkafkas_log,
+    the_fetch_wait_suits_the_engine,
 );
 
 fn ten_readings_get_offsets_0_to_9_and_earliest_reads_them_back_in_order(engine: Engine) {
@@ -613,4 +615,30 @@ fn a_quiet_produce_prints_no_row_and_debug_prints_librdkafkas_log(engine: Engine
 
     let both = kafka_lab(&dir, &["-b", b, "produce", "--quiet", "--json"]);
     assert_eq!(both.status.code(), Some(2), "{}", describe(&both));
+}
+
+/// nisshi needs a long `fetch.wait.max.ms`, the mock a short one (see
+/// `client::fetch_wait`); the engine is told by its cluster id. A broker that
+/// does not answer gets the long one, after at most a second.
+fn the_fetch_wait_suits_the_engine(engine: Engine) {
+    use kafka_lab::client::{fetch_wait_ms, FETCH_WAIT_MS, MOCK_FETCH_WAIT_MS};
+    let broker = TestBroker::start(engine, &[("weather", 1)]);
+    let expected = match engine {
+        Engine::Mock => MOCK_FETCH_WAIT_MS,
+        Engine::Nisshi | Engine::Tansu => FETCH_WAIT_MS,
+    };
+    assert_eq!(fetch_wait_ms(&broker.settings()), expected);
+    assert_ne!(MOCK_FETCH_WAIT_MS, FETCH_WAIT_MS);
+
+    let nobody = format!(
+        "127.0.0.1:{}",
+        kafka_lab::broker::free_loopback_port().unwrap()
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(fetch_wait_ms(&KafkaSettings::new(nobody)), FETCH_WAIT_MS);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::{stored, BenchOptions, Throughput};
-use crate::client::JOIN_AND_FETCH;
+use crate::client::{fetch_wait_ms, JOIN_AND_FETCH};
 use crate::config::KafkaSettings;
 use crate::consume::fresh_group_id;
 use crate::error::{Error, Result};
@@ -99,6 +99,11 @@ fn join_and_fetch(settings: &KafkaSettings) -> Vec<(&'static str, &'static str)>
     JOIN_AND_FETCH
         .into_iter()
         .filter(|(key, _)| !settings.properties().contains_key(*key))
+        .map(|(key, value)| match key {
+            // The engine's wait, as the crate's consumers get it when built.
+            "fetch.wait.max.ms" => (key, fetch_wait_ms(settings)),
+            _ => (key, value),
+        })
         .collect()
 }
 

@@ -16,7 +16,7 @@
 //! | `session.timeout.ms` | how soon a silent member is declared dead | 6 s (librdkafka: 45 s) |
 //! | `heartbeat.interval.ms` | how often a member says it is alive | 2 s (librdkafka: 3 s) |
 //! | `fetch.queue.backoff.ms` | how long fetching pauses when the local queue is full | 0 (librdkafka: 1 s) |
-//! | `fetch.max.bytes`, `fetch.wait.max.ms` | how much one fetch response carries, how long an idle fetch waits | 1 MiB, 1 s (librdkafka: 50 MB, 0.5 s) |
+//! | `fetch.max.bytes`, `fetch.wait.max.ms` | how much one fetch response carries, how long an idle fetch waits | 1 MiB, 1 s; 0.3 s on the mock engine (librdkafka: 50 MB, 0.5 s) |
 //!
 //! Properties given by the user (`-X`, `-F`) win over these defaults; what a
 //! builder sets explicitly wins over both. [`ConsumerBuilder::config`] shows the
@@ -36,9 +36,11 @@
 
 mod commit;
 mod dropped;
+mod fetch_wait;
 mod group_events;
 use commit::commit_within;
 pub use dropped::DroppedByCreator;
+pub use fetch_wait::{fetch_wait_ms, FETCH_WAIT_MS, MOCK_FETCH_WAIT_MS};
 pub use group_events::{GroupEvent, GroupEvents};
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -127,14 +129,10 @@ pub const JOIN_AND_FETCH: [(&str, &str); 4] = [
     // once fetch.wait.max.ms has passed, which librdkafka's 50 MB responses
     // always hit: 1 MiB within 1 s read 200,000 readings at 12,500 msg/s there,
     // against 3,000 with librdkafka's 50 MB within 0.5 s. Kafka answers as
-    // soon as data is there, so the wait only bounds an idle fetch, but a read
-    // pays it when its first fetch leaves with only empty partitions ready
-    // (librdkafka sends one fetch per broker at a time; the others wait behind
-    // it). A shorter wait costs nisshi more than it saves: `bench`, 200,000
-    // readings, consumed at 15,725 msg/s with 1 s, 7,502 with 0.5 s and 4,320
-    // with 0.3 s (docs/performance.md, session 8).
+    // soon as data is there, so the wait only bounds an idle fetch. The mock
+    // engine gets a shorter one when a consumer is built (see `fetch_wait`).
     ("fetch.max.bytes", "1048576"),
-    ("fetch.wait.max.ms", "1000"),
+    ("fetch.wait.max.ms", FETCH_WAIT_MS),
 ];
 
 /// Set unless the user (`-X`, `-F`) or the builder chose otherwise.
@@ -239,7 +237,11 @@ impl ConsumerBuilder {
     /// Creates the consumer; it reads nothing until it subscribes or is assigned
     /// partitions.
     pub fn build(&self) -> Result<KafkaConsumer> {
-        let config = self.config();
+        let mut config = self.config();
+        if !self.sets("fetch.wait.max.ms") {
+            // Asks the broker which engine it is (once per address).
+            config.set("fetch.wait.max.ms", fetch_wait_ms(&self.settings));
+        }
         let session_timeout = config
             .get("session.timeout.ms")
             .and_then(|ms| ms.parse().ok())
