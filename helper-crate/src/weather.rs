@@ -105,10 +105,12 @@ impl fmt::Display for Reading {
 /// is made without allocating (chrono's general formatter costs more than the
 /// rest of a send).
 ///
-/// Room for 32 bytes: four-digit years take 24, chrono's widest (`+262143-…`) 27;
-/// the rest is padding that [`Rfc3339Millis::as_str`] leaves out.
+/// Room for 32 bytes: four-digit years take 24, chrono's widest (`+262143-…`) 27.
 #[derive(Clone, Copy)]
-pub struct Rfc3339Millis([u8; 32]);
+pub struct Rfc3339Millis {
+    bytes: [u8; 32],
+    len: u8,
+}
 
 impl Rfc3339Millis {
     /// The text of `time`.
@@ -121,12 +123,15 @@ impl Rfc3339Millis {
         if !(0..=9999).contains(&year) {
             // Outside four-digit years, chrono's own format (never met in the lab).
             let text = time.and_utc().to_rfc3339_opts(SecondsFormat::Millis, true);
-            let mut bytes = [b' '; 32];
-            let n = text.len().min(32);
-            bytes[..n].copy_from_slice(&text.as_bytes()[..n]);
-            return Rfc3339Millis(bytes);
+            let mut bytes = [0; 32];
+            let len = text.len().min(32);
+            bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
+            return Rfc3339Millis {
+                bytes,
+                len: len as u8,
+            };
         }
-        let mut b = *b"0000-00-00T00:00:00.000Z        ";
+        let mut b = *b"0000-00-00T00:00:00.000Z\0\0\0\0\0\0\0\0";
         let mut put = |at: usize, width: usize, mut value: u32| {
             for i in (0..width).rev() {
                 b[at + i] = b'0' + (value % 10) as u8;
@@ -140,12 +145,12 @@ impl Rfc3339Millis {
         put(14, 2, time.minute());
         put(17, 2, time.second());
         put(20, 3, (time.nanosecond() / 1_000_000).min(999));
-        Rfc3339Millis(b)
+        Rfc3339Millis { bytes: b, len: 24 }
     }
 
     /// The text.
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).unwrap_or_default().trim_end()
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
     }
 }
 
@@ -299,8 +304,11 @@ impl WeatherGenerator {
             Some(clock) => {
                 let millis = clock.next_millis;
                 clock.next_millis += clock.step_millis;
-                let timestamp = DateTime::from_timestamp_millis(millis).unwrap_or_else(Utc::now);
-                self.next_reading_at(timestamp)
+                match DateTime::from_timestamp_millis(millis) {
+                    // Whole milliseconds already: no second rounding.
+                    Some(timestamp) => self.reading_stamped(timestamp),
+                    None => self.next_reading_at(Utc::now()),
+                }
             }
             None => self.next_reading_at(Utc::now()),
         }
@@ -311,6 +319,11 @@ impl WeatherGenerator {
     pub fn next_reading_at(&mut self, timestamp: DateTime<Utc>) -> Reading {
         let timestamp =
             DateTime::from_timestamp_millis(timestamp.timestamp_millis()).unwrap_or(timestamp);
+        self.reading_stamped(timestamp)
+    }
+
+    /// The next reading, stamped with `timestamp` as it is (whole milliseconds).
+    fn reading_stamped(&mut self, timestamp: DateTime<Utc>) -> Reading {
         self.last_millis = Some(timestamp.timestamp_millis());
         if self.cities.is_empty() {
             // An empty city list falls back to the lab's cities rather than panicking.
