@@ -50,17 +50,14 @@ pub fn fetch_wait_ms(settings: &KafkaSettings) -> &'static str {
 
 /// Whether the broker at `settings`' bootstrap address is librdkafka's mock
 /// cluster. An answer is remembered for the process (a notebook builds many
-/// consumers); no answer is not, so a broker started later is asked again.
+/// consumers); no answer is not, so a broker started later is asked again. A
+/// broker of another engine started later at the same address keeps the first
+/// answer until the process restarts: a slower read then, never a wrong one.
 fn is_mock_engine(settings: &KafkaSettings) -> bool {
     static KNOWN: OnceLock<Mutex<HashMap<String, bool>>> = OnceLock::new();
     let known = KNOWN.get_or_init(Default::default);
     let bootstrap = settings.bootstrap().to_string();
-    if let Some(&mock) = known
-        .lock()
-        .ok()
-        .and_then(|k| k.get(&bootstrap).copied())
-        .as_ref()
-    {
+    if let Some(mock) = known.lock().ok().and_then(|k| k.get(&bootstrap).copied()) {
         return mock;
     }
     let wait = settings.timeout().min(ENGINE_CHECK_LIMIT);
