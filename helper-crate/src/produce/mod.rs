@@ -73,7 +73,8 @@ pub struct Delivery {
     pub topic: String,
     /// Partition chosen (by hashing the key).
     pub partition: i32,
-    /// Offset the broker assigned.
+    /// Offset the broker assigned, or [`OFFSET_NOT_REPORTED`] when the broker
+    /// acknowledged a retry as a duplicate (see [`Delivery::reported_offset`]).
     pub offset: i64,
     /// The message timestamp in milliseconds since the epoch.
     pub timestamp_ms: Option<i64>,
@@ -82,6 +83,10 @@ pub struct Delivery {
     /// The reading that was sent.
     pub reading: Reading,
 }
+
+/// The offset of a delivery whose offset the broker did not report: librdkafka's
+/// `RD_KAFKA_OFFSET_INVALID`.
+pub const OFFSET_NOT_REPORTED: i64 = -1;
 
 /// The delivery reports of one batch of sends, in send order.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -233,6 +238,19 @@ impl WeatherProducer {
 }
 
 impl Delivery {
+    /// The offset, if the broker reported one.
+    ///
+    /// It does not when a connection drops after the broker wrote a batch but
+    /// before its answer arrived: the idempotent producer sends the batch again
+    /// with the same sequence numbers, the broker recognises them and refuses
+    /// the copy (`DUPLICATE_SEQUENCE_NUMBER`), and librdkafka reports the
+    /// messages as delivered, once, without an offset. Apache Kafka remembers
+    /// the last five batches of each producer and answers their retries with the
+    /// first offsets instead; an engine that restarted, or keeps less, cannot.
+    pub fn reported_offset(&self) -> Option<i64> {
+        (self.offset >= 0).then_some(self.offset)
+    }
+
     /// Where `written` landed in `topic`.
     fn of(topic: String, written: Written<Reading>) -> Self {
         Delivery {
@@ -526,12 +544,24 @@ impl StreamedRow for Delivery {
         f(&[
             &self.topic,
             &self.partition,
-            &self.offset,
+            &ShownOffset(self.reported_offset()),
             &self.reading.key(),
             &timestamp,
             &self.reading.city,
             &OneDecimal(self.reading.temperature),
         ])
+    }
+}
+
+/// An offset in a report: `?` when the broker did not report it.
+struct ShownOffset(Option<i64>);
+
+impl fmt::Display for ShownOffset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(offset) => offset.fmt(f),
+            None => "?".fmt(f),
+        }
     }
 }
 
@@ -576,6 +606,26 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_duplicate_acknowledged_without_an_offset_shows_a_question_mark() {
+        // What librdkafka reports for a retry the broker refused as a
+        // duplicate: delivered, with no offset and no timestamp.
+        let written = Written {
+            sequence: 0,
+            sent: WeatherGenerator::default_cities(3).next_reading(),
+            partition: 0,
+            offset: OFFSET_NOT_REPORTED,
+            timestamp: Timestamp::NotAvailable,
+        };
+        let delivered = delivery("weather", Ok(written)).1.expect("a delivery");
+        assert_eq!(delivered.reported_offset(), None);
+        assert_eq!(delivered.cells()[2], "?");
+        let mut known = delivered.clone();
+        known.offset = 0;
+        assert_eq!(known.reported_offset(), Some(0));
+        assert_eq!(known.cells()[2], "0");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub fn run(settings: &KafkaSettings, args: &ProduceArgs) -> anyhow::Result<()> {
     let mut generator = WeatherGenerator::for_cities(&args.cities, args.seed)?;
     // Quiet: no header and no rows; failures and the summary still go to stderr.
     let mut rows = (!args.quiet).then(|| RowPrinter::new(&DELIVERY_COLUMNS, args.json));
+    let mut offsets_not_reported = 0;
     let result = produce::stream_weather(
         settings,
         &args.topic,
@@ -24,7 +25,11 @@ pub fn run(settings: &KafkaSettings, args: &ProduceArgs) -> anyhow::Result<()> {
         args.rate,
         &mut |_, report| {
             // A failed report is listed with the error at the end.
-            if let (Ok(delivery), Some(rows)) = (report, &mut rows) {
+            let Ok(delivery) = report else { return };
+            if delivery.reported_offset().is_none() {
+                offsets_not_reported += 1;
+            }
+            if let Some(rows) = &mut rows {
                 rows.print(delivery);
                 // Paced readings come seconds apart: show each as it lands.
                 if args.rate.is_some() {
@@ -36,5 +41,11 @@ pub fn run(settings: &KafkaSettings, args: &ProduceArgs) -> anyhow::Result<()> {
     rows.map(RowPrinter::finish).transpose()?;
     let delivered = result?;
     eprintln!("{delivered} reading(s) delivered to '{}'", args.topic);
+    if offsets_not_reported > 0 {
+        eprintln!(
+            "{offsets_not_reported} of them without an offset (shown as ?): a retry after a lost \
+             answer, which the broker recognised as a duplicate and wrote once"
+        );
+    }
     Ok(())
 }
