@@ -1,0 +1,237 @@
+//! Where the time of `kafka-lab produce` goes, layer by layer, against `kcat -P`.
+//!
+//! `kcat -P -K: -l FILE` reads ready-made `key:value` lines and hands each to
+//! librdkafka with a topic handle. `kafka-lab produce` makes each reading,
+//! encodes it as JSON, stamps it with the reading's time, sends it by topic
+//! name (rust-rdkafka's `BaseProducer::send`) and keeps a delivery report per
+//! reading. This program sends the same messages with one layer at a time, so
+//! each layer's cost is measured, not guessed:
+//!
+//! - `lines-by-handle`: kcat's loop in Rust: the lines of FILE, a topic handle
+//!   (`rd_kafka_topic_t`), no per-message report kept;
+//! - `lines-by-name`: the same through rust-rdkafka's `send`, which copies the
+//!   topic name into a `CString` and has librdkafka look the topic up (under a
+//!   write lock) on every send;
+//! - `generated-by-handle`: readings made and encoded as `produce` makes them,
+//!   with their own timestamps, sent with a topic handle, no report kept.
+//!
+//! `scripts/produce-layers.sh` runs these beside kcat, a C copy of kcat's loop
+//! and `kafka-lab produce` on one mock broker and prints the table that
+//! docs/performance.md quotes. Not a test: it prints what it measured.
+//!
+//!   cargo bench --bench produce_layers -- BOOTSTRAP TOPIC COUNT MODE [FILE]
+
+use std::ffi::{c_void, CString};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use rdkafka::bindings as rd;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::ClientConfig;
+
+use kafka_lab::weather::WeatherGenerator;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    if args.is_empty() {
+        // `cargo bench` with no arguments: there is no broker to measure against.
+        eprintln!("produce_layers needs a broker: run scripts/produce-layers.sh");
+        return Ok(());
+    }
+    let [bootstrap, topic, count, mode, rest @ ..] = args.as_slice() else {
+        bail!("usage: produce_layers BOOTSTRAP TOPIC COUNT MODE [FILE]");
+    };
+    let count: usize = count.parse().context("COUNT")?;
+    let lines = match rest.first() {
+        Some(file) => std::fs::read_to_string(file).with_context(|| file.clone())?,
+        None => String::new(),
+    };
+    let records: Vec<(&str, &str)> = lines
+        .lines()
+        .take(count)
+        .filter_map(|line| line.split_once(':'))
+        .collect();
+    let producer = connect(bootstrap, topic)?;
+    let (cpu_before, started) = (cpu_seconds(), Instant::now());
+    let sent = match mode.as_str() {
+        "lines-by-name" => lines_by_name(&producer, topic, &records)?,
+        "lines-by-handle" => {
+            let handle = TopicHandle::new(&producer, topic)?;
+            for (key, value) in &records {
+                handle.send(key.as_bytes(), value.as_bytes(), 0)?;
+            }
+            records.len()
+        }
+        "generated-by-handle" => generated_by_handle(&producer, topic, count)?,
+        other => bail!("unknown mode {other}"),
+    };
+    while producer.in_flight_count() > 0 {
+        producer.poll(Duration::from_millis(1));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{mode}: {sent} messages in {seconds:.3} s ({:.0} msg/s), {:.2} CPU s",
+        sent as f64 / seconds,
+        cpu_seconds() - cpu_before
+    );
+    Ok(())
+}
+
+/// A producer with `kafka-lab produce`'s delivery settings, ready to send: the
+/// metadata is asked twice so that the producer id does not wait for
+/// librdkafka's 500 ms retry timer (see `ReportingProducer::connect_to`).
+fn connect(bootstrap: &str, topic: &str) -> Result<BaseProducer> {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .create()?;
+    for _ in 0..2 {
+        producer
+            .client()
+            .fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    }
+    Ok(producer)
+}
+
+fn lines_by_name(producer: &BaseProducer, topic: &str, records: &[(&str, &str)]) -> Result<usize> {
+    for (sent, (key, value)) in records.iter().enumerate() {
+        let mut record = BaseRecord::to(topic).key(*key).payload(*value);
+        while let Err((error, returned)) = producer.send(record) {
+            if error.rdkafka_error_code() != Some(rdkafka::types::RDKafkaErrorCode::QueueFull) {
+                return Err(error.into());
+            }
+            record = returned;
+            producer.poll(Duration::from_millis(5));
+        }
+        serve_reports_now_and_then(producer, sent);
+    }
+    Ok(records.len())
+}
+
+fn generated_by_handle(producer: &BaseProducer, topic: &str, count: usize) -> Result<usize> {
+    let handle = TopicHandle::new(producer, topic)?;
+    let mut generator = WeatherGenerator::default_cities(1);
+    generator.simulate_time(count);
+    let mut value = Vec::with_capacity(128);
+    for _ in 0..count {
+        let reading = generator.next_reading();
+        value.clear();
+        reading.write_json(&mut value);
+        let timestamp = reading.timestamp.timestamp_millis();
+        handle.send(reading.key().as_bytes(), &value, timestamp)?;
+    }
+    Ok(count)
+}
+
+/// Delivery reports are served (and dropped) once every 1,000 sends, as
+/// `ReportingProducer` does when it serves its own.
+fn serve_reports_now_and_then(producer: &BaseProducer, sent: usize) {
+    if sent.is_multiple_of(1000) {
+        producer.poll(Duration::ZERO);
+    }
+}
+
+/// librdkafka's topic handle, looked up once, as kcat holds it.
+struct TopicHandle<'a> {
+    producer: &'a BaseProducer,
+    native: *mut rd::rd_kafka_topic_t,
+    sent: std::cell::Cell<usize>,
+}
+
+impl<'a> TopicHandle<'a> {
+    fn new(producer: &'a BaseProducer, topic: &str) -> Result<Self> {
+        let name = CString::new(topic)?;
+        // SAFETY: the client pointer is valid while `producer` lives, which
+        // outlives this handle (its lifetime); librdkafka copies the name.
+        let native = unsafe {
+            rd::rd_kafka_topic_new(
+                producer.client().native_ptr(),
+                name.as_ptr(),
+                std::ptr::null_mut(),
+            )
+        };
+        if native.is_null() {
+            bail!("no topic handle for {topic}");
+        }
+        Ok(TopicHandle {
+            producer,
+            native,
+            sent: std::cell::Cell::new(0),
+        })
+    }
+
+    /// Queues one message (copied by librdkafka), waiting while the queue is
+    /// full; a timestamp of 0 means "now".
+    fn send(&self, key: &[u8], value: &[u8], timestamp: i64) -> Result<()> {
+        loop {
+            // SAFETY: the handle and client are valid (see `new`); key and
+            // value outlive the call and librdkafka copies them (F_COPY).
+            let error = unsafe {
+                rd::rd_kafka_producev(
+                    self.producer.client().native_ptr(),
+                    rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_RKT,
+                    self.native,
+                    rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_PARTITION,
+                    -1i32,
+                    rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_MSGFLAGS,
+                    rd::RD_KAFKA_MSG_F_COPY,
+                    rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_VALUE,
+                    value.as_ptr() as *mut c_void,
+                    value.len(),
+                    rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_KEY,
+                    key.as_ptr() as *mut c_void,
+                    key.len(),
+                    rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_TIMESTAMP,
+                    timestamp,
+                    rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_END,
+                )
+            };
+            match error {
+                rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR => break,
+                rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__QUEUE_FULL => {
+                    self.producer.poll(Duration::from_millis(5));
+                }
+                other => bail!(
+                    "producev: {:?}",
+                    rdkafka::types::RDKafkaErrorCode::from(other)
+                ),
+            }
+        }
+        serve_reports_now_and_then(self.producer, self.sent.get());
+        self.sent.set(self.sent.get() + 1);
+        Ok(())
+    }
+}
+
+impl Drop for TopicHandle<'_> {
+    fn drop(&mut self) {
+        // SAFETY: created by `rd_kafka_topic_new` and released once, before
+        // the producer (which the handle borrows) is dropped.
+        unsafe { rd::rd_kafka_topic_destroy(self.native) };
+    }
+}
+
+/// User plus system CPU seconds of this process so far (Linux), or 0.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name: utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}

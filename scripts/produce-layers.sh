@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Where the time of `kafka-lab produce` goes, against kcat -P, on one fresh mock
+# broker, same run. Each row adds one layer to kcat's loop:
+#   kcat -P                      kcat (system librdkafka), ready-made lines
+#   C loop, system librdkafka    kcat's loop (scripts/produce-layers/kcat_loop.c)
+#   C loop, bundled librdkafka   the same loop on the librdkafka rust-rdkafka bundles
+#   Rust, lines, topic handle    benches/produce_layers.rs lines-by-handle
+#   Rust, lines, topic name      ... lines-by-name (rust-rdkafka's send)
+#   Rust, generated readings     ... generated-by-handle (make, encode, timestamp)
+#   kafka-lab produce --quiet    the command: plus a delivery report per reading
+#   kafka-lab produce            plus a printed row per reading
+# Prints a Markdown table: median wall-clock seconds and CPU seconds of RUNS runs.
+# The C rows need gcc; the system-librdkafka rows need kcat's library.
+#
+#   scripts/produce-layers.sh [MESSAGES] [RUNS]     defaults: 1000000 3
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+messages="${1:-1000000}"
+runs="${2:-3}"
+. scripts/bench-broker.sh
+# The bench program itself (not through cargo, which would add its own start-up).
+bench=$(cargo build --release --bench produce_layers --message-format=json |
+  python3 -c 'import json, sys; print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("target", {}).get("name") == "produce_layers" and m.get("executable")][0])')
+start_bench_broker mock cli:32
+
+# The readings, as key:value lines (see compare-cli.sh).
+"$kafka_lab" -b "$bootstrap" produce --topic cli --count "$messages" --json |
+  python3 -c '
+import json, sys
+for line in sys.stdin:
+    reading = json.loads(line)["reading"]
+    print(reading["city"] + ":" + json.dumps(reading, separators=(",", ":")))
+' >"$work/readings.txt"
+
+# kcat's loop in C, against both libraries, when a compiler is here.
+c_loops=()
+rdkafka_out=$(ls -d target/release/build/rdkafka-sys-*/out 2>/dev/null | head -1)
+if command -v gcc >/dev/null && [ -n "$rdkafka_out" ]; then
+  system_lib=$(ls /usr/lib/*/librdkafka.so.1 2>/dev/null | head -1 || true)
+  if [ -n "$system_lib" ]; then
+    gcc -O2 -I"$rdkafka_out/include" scripts/produce-layers/kcat_loop.c "$system_lib" -o "$work/c-system"
+    c_loops+=("C loop, system librdkafka:$work/c-system")
+  fi
+  zstd=$(ls target/release/build/zstd-sys-*/out/libzstd.a 2>/dev/null | head -1)
+  if gcc -O2 -I"$rdkafka_out/include" scripts/produce-layers/kcat_loop.c "$rdkafka_out/lib/librdkafka.a" \
+    ${zstd:+"$zstd"} -lssl -lcrypto -lz -lsasl2 -lpthread -lm -ldl -o "$work/c-bundled" 2>"$work/gcc.log"; then
+    c_loops+=("C loop, bundled librdkafka:$work/c-bundled")
+  else
+    echo "the C loop did not link against the bundled librdkafka (see below); its row is left out" >&2
+    cat "$work/gcc.log" >&2
+  fi
+fi
+
+# timed NAME COMMAND...: appends "NAME<TAB>wall<TAB>cpu" of one run to $work/times.
+timed() {
+  local name="$1"
+  shift
+  /usr/bin/time -f "%e %U %S" -o "$work/one" "$@" >/dev/null 2>"$work/stderr" ||
+    { cat "$work/stderr" >&2; exit 1; }
+  awk -v n="$name" '{ printf "%s\t%s\t%.2f\n", n, $1, $2 + $3 }' "$work/one" >>"$work/times"
+}
+: >"$work/times"
+for _ in $(seq 1 "$runs"); do
+  timed "kcat -P" kcat -b "$bootstrap" -P -t cli -K: -X acks=all -X enable.idempotence=true -l "$work/readings.txt"
+  for loop in "${c_loops[@]}"; do
+    timed "${loop%%:*}" "${loop#*:}" "$bootstrap" cli "$work/readings.txt"
+  done
+  timed "Rust, lines, topic handle" $bench "$bootstrap" cli "$messages" lines-by-handle "$work/readings.txt"
+  timed "Rust, lines, topic name" $bench "$bootstrap" cli "$messages" lines-by-name "$work/readings.txt"
+  timed "Rust, generated readings" $bench "$bootstrap" cli "$messages" generated-by-handle
+  timed "kafka-lab produce --quiet" "$kafka_lab" -b "$bootstrap" produce --quiet --topic cli --count "$messages"
+  timed "kafka-lab produce" "$kafka_lab" -b "$bootstrap" produce --topic cli --count "$messages"
+done
+
+echo "| $messages messages, $runs runs | median wall s | median CPU s | kcat's wall ÷ this |"
+echo "|---|---|---|---|"
+python3 - "$work/times" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, wall, cpu = line.rstrip("\n").split("\t")
+    rows.setdefault(name, []).append((float(wall), float(cpu)))
+kcat = statistics.median(w for w, _ in rows["kcat -P"])
+for name, runs in rows.items():
+    wall = statistics.median(w for w, _ in runs)
+    cpu = statistics.median(c for _, c in runs)
+    print(f"| {name} | {wall:.2f} | {cpu:.2f} | {kcat / wall:.2f} |")
+PY
