@@ -1,5 +1,6 @@
-# Sourced by bench-sweep.sh and compare-cli.sh: builds kafka-lab (release) and
-# starts a fresh embedded broker for a measurement.
+# Sourced by bench-sweep.sh, compare-cli.sh and produce-layers.sh: builds kafka-lab (release) and
+# starts a fresh embedded broker for a measurement; write_kcat_lines (below)
+# writes the readings it sends as lines for kcat -P.
 #
 #   start_bench_broker ENGINE TOPIC:PARTITIONS
 #
@@ -24,4 +25,23 @@ start_bench_broker() {
   done
   echo "the $engine broker did not answer at $bootstrap; see $work/broker.log" >&2
   exit 1
+}
+
+# write_kcat_lines TOPIC MESSAGES FILE: produces MESSAGES readings to TOPIC and
+# writes them, as kafka-lab sent them, to FILE as key:value lines for
+# `kcat -P -K:` (taken from the delivery reports, which carry each reading: the
+# mock keeps only the newest ~5 MB per partition, so they are not read back).
+write_kcat_lines() {
+  local topic="$1" messages="$2" file="$3"
+  "$kafka_lab" -b "$bootstrap" produce --topic "$topic" --count "$messages" --json |
+    python3 -c '
+import json, sys
+for line in sys.stdin:
+    reading = json.loads(line)["reading"]
+    print(reading["city"] + ":" + json.dumps(reading, separators=(",", ":")))
+' >"$file"
+  if [ "$(wc -l <"$file")" -ne "$messages" ]; then
+    echo "expected $messages readings for kcat, got $(wc -l <"$file")" >&2
+    exit 1
+  fi
 }

@@ -26,20 +26,8 @@ seconds() { # seconds COMMAND...: wall-clock seconds of one run, output discarde
 }
 ratio() { awk -v ours="$1" -v theirs="$2" 'BEGIN { printf "%.2f", theirs / ours }'; }
 
-# The readings kcat sends: what kafka-lab produced (its delivery reports as JSON
-# lines carry each reading), as key:value lines. Not read back from the topic:
-# the mock keeps only the newest ~5 MB per partition, fewer than 1,000,000.
-"$kafka_lab" -b "$bootstrap" produce --topic cli --count "$messages" --json |
-  python3 -c '
-import json, sys
-for line in sys.stdin:
-    reading = json.loads(line)["reading"]
-    print(reading["city"] + ":" + json.dumps(reading, separators=(",", ":")))
-' >"$work/readings.txt"
-if [ "$(wc -l <"$work/readings.txt")" -ne "$messages" ]; then
-  echo "expected $messages readings for kcat, got $(wc -l <"$work/readings.txt")" >&2
-  exit 1
-fi
+# The readings kcat sends: the same as kafka-lab's.
+write_kcat_lines cli "$messages" "$work/readings.txt"
 
 echo "| run | kafka-lab produce s | produce --quiet s | kcat -P s | ratio | ratio quiet | kafka-lab consume s | with CSV s | kcat -G s | ratio | ratio with CSV |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"

@@ -24,14 +24,8 @@ bench=$(cargo build --release --bench produce_layers --message-format=json |
   python3 -c 'import json, sys; print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("target", {}).get("name") == "produce_layers" and m.get("executable")][0])')
 start_bench_broker mock cli:32
 
-# The readings, as key:value lines (see compare-cli.sh).
-"$kafka_lab" -b "$bootstrap" produce --topic cli --count "$messages" --json |
-  python3 -c '
-import json, sys
-for line in sys.stdin:
-    reading = json.loads(line)["reading"]
-    print(reading["city"] + ":" + json.dumps(reading, separators=(",", ":")))
-' >"$work/readings.txt"
+# The readings, as key:value lines for kcat and the loops that read lines.
+write_kcat_lines cli "$messages" "$work/readings.txt"
 
 # kcat's loop in C, against both libraries, when a compiler is here.
 c_loops=()

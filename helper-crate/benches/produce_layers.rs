@@ -21,14 +21,14 @@
 //!
 //!   cargo bench --bench produce_layers -- BOOTSTRAP TOPIC COUNT MODE [FILE]
 
-use std::ffi::{c_void, CString};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use rdkafka::bindings as rd;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 
+use kafka_lab::produce::topic_handle::TopicHandle;
 use kafka_lab::weather::WeatherGenerator;
 
 fn main() -> Result<()> {
@@ -59,9 +59,9 @@ fn main() -> Result<()> {
     let sent = match mode.as_str() {
         "lines-by-name" => lines_by_name(&producer, topic, &records)?,
         "lines-by-handle" => {
-            let handle = TopicHandle::new(&producer, topic)?;
+            let mut sender = HandleSender::new(&producer, topic)?;
             for (key, value) in &records {
-                handle.send(key.as_bytes(), value.as_bytes(), 0)?;
+                sender.send(key.as_bytes(), value.as_bytes(), 0)?;
             }
             records.len()
         }
@@ -101,7 +101,7 @@ fn lines_by_name(producer: &BaseProducer, topic: &str, records: &[(&str, &str)])
     for (sent, (key, value)) in records.iter().enumerate() {
         let mut record = BaseRecord::to(topic).key(*key).payload(*value);
         while let Err((error, returned)) = producer.send(record) {
-            if error.rdkafka_error_code() != Some(rdkafka::types::RDKafkaErrorCode::QueueFull) {
+            if error.rdkafka_error_code() != Some(RDKafkaErrorCode::QueueFull) {
                 return Err(error.into());
             }
             record = returned;
@@ -113,7 +113,7 @@ fn lines_by_name(producer: &BaseProducer, topic: &str, records: &[(&str, &str)])
 }
 
 fn generated_by_handle(producer: &BaseProducer, topic: &str, count: usize) -> Result<usize> {
-    let handle = TopicHandle::new(producer, topic)?;
+    let mut sender = HandleSender::new(producer, topic)?;
     let mut generator = WeatherGenerator::default_cities(1);
     generator.simulate_time(count);
     let mut value = Vec::with_capacity(128);
@@ -122,7 +122,7 @@ fn generated_by_handle(producer: &BaseProducer, topic: &str, count: usize) -> Re
         value.clear();
         reading.write_json(&mut value);
         let timestamp = reading.timestamp.timestamp_millis();
-        handle.send(reading.key().as_bytes(), &value, timestamp)?;
+        sender.send(reading.key().as_bytes(), &value, timestamp)?;
     }
     Ok(count)
 }
@@ -135,83 +135,38 @@ fn serve_reports_now_and_then(producer: &BaseProducer, sent: usize) {
     }
 }
 
-/// librdkafka's topic handle, looked up once, as kcat holds it.
-struct TopicHandle<'a> {
+/// The crate's topic handle, with the queue-full wait of kcat's loop.
+struct HandleSender<'a> {
     producer: &'a BaseProducer,
-    native: *mut rd::rd_kafka_topic_t,
-    sent: std::cell::Cell<usize>,
+    handle: TopicHandle,
+    sent: usize,
 }
 
-impl<'a> TopicHandle<'a> {
+impl<'a> HandleSender<'a> {
     fn new(producer: &'a BaseProducer, topic: &str) -> Result<Self> {
-        let name = CString::new(topic)?;
-        // SAFETY: the client pointer is valid while `producer` lives, which
-        // outlives this handle (its lifetime); librdkafka copies the name.
-        let native = unsafe {
-            rd::rd_kafka_topic_new(
-                producer.client().native_ptr(),
-                name.as_ptr(),
-                std::ptr::null_mut(),
-            )
-        };
-        if native.is_null() {
-            bail!("no topic handle for {topic}");
-        }
-        Ok(TopicHandle {
+        // SAFETY: the sender borrows the producer, so the handle (one of its
+        // fields) is dropped before it, and it sends only through it.
+        let handle = unsafe { TopicHandle::new(producer.client(), topic) };
+        Ok(HandleSender {
             producer,
-            native,
-            sent: std::cell::Cell::new(0),
+            handle: handle
+                .map_err(|code| anyhow::anyhow!("no topic handle for {topic}: {code}"))?,
+            sent: 0,
         })
     }
 
     /// Queues one message (copied by librdkafka), waiting while the queue is
     /// full; a timestamp of 0 means "now".
-    fn send(&self, key: &[u8], value: &[u8], timestamp: i64) -> Result<()> {
-        loop {
-            // SAFETY: the handle and client are valid (see `new`); key and
-            // value outlive the call and librdkafka copies them (F_COPY).
-            let error = unsafe {
-                rd::rd_kafka_producev(
-                    self.producer.client().native_ptr(),
-                    rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_RKT,
-                    self.native,
-                    rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_PARTITION,
-                    -1i32,
-                    rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_MSGFLAGS,
-                    rd::RD_KAFKA_MSG_F_COPY,
-                    rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_VALUE,
-                    value.as_ptr() as *mut c_void,
-                    value.len(),
-                    rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_KEY,
-                    key.as_ptr() as *mut c_void,
-                    key.len(),
-                    rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_TIMESTAMP,
-                    timestamp,
-                    rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_END,
-                )
-            };
-            match error {
-                rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR => break,
-                rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__QUEUE_FULL => {
-                    self.producer.poll(Duration::from_millis(5));
-                }
-                other => bail!(
-                    "producev: {:?}",
-                    rdkafka::types::RDKafkaErrorCode::from(other)
-                ),
+    fn send(&mut self, key: &[u8], value: &[u8], timestamp: i64) -> Result<()> {
+        while let Err((code, ())) = self.handle.send(self.producer, key, value, timestamp, ()) {
+            if code != RDKafkaErrorCode::QueueFull {
+                bail!("not queued: {code}");
             }
+            self.producer.poll(Duration::from_millis(5));
         }
-        serve_reports_now_and_then(self.producer, self.sent.get());
-        self.sent.set(self.sent.get() + 1);
+        serve_reports_now_and_then(self.producer, self.sent);
+        self.sent += 1;
         Ok(())
-    }
-}
-
-impl Drop for TopicHandle<'_> {
-    fn drop(&mut self) {
-        // SAFETY: created by `rd_kafka_topic_new` and released once, before
-        // the producer (which the handle borrows) is dropped.
-        unsafe { rd::rd_kafka_topic_destroy(self.native) };
     }
 }
 

@@ -32,11 +32,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::message::Timestamp;
-use rdkafka::producer::BaseRecord;
 use serde::Serialize;
 
 mod raw;
 mod reports;
+pub mod topic_handle;
 use crate::config::KafkaSettings;
 use crate::display::{AsTable, Column, OneDecimal, StreamedRow, Table};
 use crate::error::{Error, Result, Setting};
@@ -145,11 +145,7 @@ impl RecordEncoder {
         let timestamp = reading.timestamp.timestamp_millis();
         self.key.clear();
         self.key.push_str(reading.key());
-        let record = BaseRecord::with_opaque_to(topic, producer.opaque(reading))
-            .key(&self.key)
-            .payload(&self.value)
-            .timestamp(timestamp);
-        producer.send(record)
+        producer.send_keyed(topic, self.key.as_bytes(), &self.value, timestamp, reading)
     }
 }
 
@@ -330,7 +326,13 @@ pub fn stream_weather(
     let sending = AtomicBool::new(true);
     let mut sent = 0;
     let (sending_result, filed) = std::thread::scope(|scope| {
-        let reporter = scope.spawn(|| file_reports(producer, topic, &sending, on_report));
+        // Named, so that `top -H` and `perf` tell it from the sending thread.
+        let reporter = std::thread::Builder::new()
+            .name("delivery-reports".into())
+            .spawn_scoped(scope, || file_reports(producer, topic, &sending, on_report))
+            // What `scope.spawn` does too: a system that cannot start a thread
+            // cannot run a producer either (librdkafka starts several).
+            .expect("the system starts a thread");
         // Ends the reports thread's loop however this thread leaves the scope,
         // a panic included (the scope waits for the thread before it unwinds).
         let done_sending = DoneSending(&sending);

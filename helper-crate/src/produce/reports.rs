@@ -2,7 +2,7 @@
 //! that keeps them until they are taken.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
@@ -14,6 +14,8 @@ use rdkafka::types::RDKafkaErrorCode;
 use crate::client::{producer_config, DroppedByCreator};
 use crate::config::KafkaSettings;
 use crate::error::{Error, Result};
+
+use super::topic_handle::TopicHandle;
 
 /// A delivery report: where the message was written, or why it was not.
 pub type Report<T> = std::result::Result<Written<T>, NotWritten<T>>;
@@ -93,6 +95,9 @@ impl<T: Send + Sync + 'static> ProducerContext for DeliveryReports<T> {
 /// calls are thread-safe): the counts are atomic for that. One thread sends:
 /// the sequence numbers count its sends.
 pub struct ReportingProducer<T: Send + Sync + 'static> {
+    /// The topic `connect_to` looked up, and its handle. Declared before the
+    /// producer: fields drop in order, and the handle must go before its client.
+    topic_handle: OnceLock<(String, TopicHandle)>,
     producer: DroppedByCreator<BaseProducer<DeliveryReports<T>>>,
     settings: KafkaSettings,
     sent: AtomicUsize,
@@ -113,6 +118,7 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
             .create_with_context(DeliveryReports::default())
             .map_err(|e| settings.client_error("creating a producer", e))?;
         Ok(ReportingProducer {
+            topic_handle: OnceLock::new(),
             producer: DroppedByCreator::new(producer),
             settings: settings.clone(),
             sent: AtomicUsize::new(0),
@@ -153,6 +159,16 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
                 });
             }
         }
+        if self.topic_handle.get().is_none() {
+            // SAFETY: the handle is kept in `topic_handle`, which drops before
+            // `producer` (field order), and sends only through `producer`.
+            let handle = unsafe { TopicHandle::new(self.producer.client(), topic) };
+            let handle = handle.map_err(|code| {
+                self.settings
+                    .client_error(format!("looking up '{topic}'"), KafkaError::Global(code))
+            })?;
+            let _ = self.topic_handle.set((topic.to_string(), handle));
+        }
         Ok(())
     }
 
@@ -169,11 +185,53 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
             self.settings
                 .client_error(format!("sending to '{topic}'"), e)
         })?;
+        self.count_send(serve);
+        Ok(())
+    }
+
+    /// [`ReportingProducer::send`] of a key, a value and a timestamp (ms) to
+    /// `topic`, through the topic's handle when it is the one `connect_to`
+    /// looked up (see [`super::topic_handle`]); by name otherwise.
+    pub fn send_keyed(
+        &self,
+        topic: &str,
+        key: &[u8],
+        value: &[u8],
+        timestamp_ms: i64,
+        sent: T,
+    ) -> Result<()> {
+        let Some((_, handle)) = self.topic_handle.get().filter(|(name, _)| name == topic) else {
+            let record = BaseRecord::with_opaque_to(topic, self.opaque(sent))
+                .key(key)
+                .payload(value)
+                .timestamp(timestamp_ms);
+            return self.send(record);
+        };
+        let serve = !self.served_elsewhere.load(Ordering::Relaxed);
+        let mut opaque = self.opaque(sent);
+        let mut room = RoomInQueue::new(self.settings.timeout());
+        while let Err((code, returned)) =
+            handle.send(&self.producer, key, value, timestamp_ms, opaque)
+        {
+            if code != RDKafkaErrorCode::QueueFull || !room.wait(&self.producer, serve) {
+                let error = KafkaError::MessageProduction(code);
+                return Err(self
+                    .settings
+                    .client_error(format!("sending to '{topic}'"), error));
+            }
+            opaque = returned;
+        }
+        self.count_send(serve);
+        Ok(())
+    }
+
+    /// Counts one send and, when this thread serves the reports, serves them
+    /// once every [`SERVE_REPORTS_EVERY`] sends.
+    fn count_send(&self, serve: bool) {
         let sent = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
         if serve && sent.is_multiple_of(SERVE_REPORTS_EVERY) {
             self.producer.poll(Duration::ZERO);
         }
-        Ok(())
     }
 
     /// From now on another thread serves the reports (with
@@ -265,25 +323,55 @@ where
     K: ToBytes + ?Sized,
     P: ToBytes + ?Sized,
 {
-    // The clock is read only once the queue is full: most sends never wait.
-    let mut deadline = None;
+    let mut room = RoomInQueue::new(patience);
     loop {
         match producer.send(record) {
             Ok(()) => return Ok(()),
             Err((e, returned))
                 if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull)
-                    && Instant::now()
-                        < *deadline.get_or_insert_with(|| Instant::now() + patience) =>
+                    && room.wait(producer, serve) =>
             {
-                if serve {
-                    producer.poll(Duration::from_millis(1));
-                } else {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
                 record = returned;
             }
             Err((e, _)) => return Err(e),
         }
+    }
+}
+
+/// Waiting for room in librdkafka's local queue (`queue.buffering.max.messages`)
+/// when a send finds it full, for at most a given patience.
+struct RoomInQueue {
+    patience: Duration,
+    /// Read only once the queue is full: most sends never wait.
+    deadline: Option<Instant>,
+}
+
+impl RoomInQueue {
+    fn new(patience: Duration) -> Self {
+        RoomInQueue {
+            patience,
+            deadline: None,
+        }
+    }
+
+    /// Waits a millisecond for room (serving reports, which frees it, when
+    /// this thread serves them) and says whether to try again: `false` once
+    /// the patience is spent.
+    fn wait<C: ProducerContext>(&mut self, producer: &BaseProducer<C>, serve: bool) -> bool {
+        let patience = self.patience;
+        if Instant::now()
+            >= *self
+                .deadline
+                .get_or_insert_with(|| Instant::now() + patience)
+        {
+            return false;
+        }
+        if serve {
+            producer.poll(Duration::from_millis(1));
+        } else {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
     }
 }
 
