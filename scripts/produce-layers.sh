@@ -10,7 +10,8 @@
 #   kafka-lab produce --quiet    the command: plus a delivery report per reading
 #   kafka-lab produce            plus a printed row per reading
 # Prints a Markdown table: median wall-clock seconds and CPU seconds of RUNS runs.
-# The C rows need gcc; the system-librdkafka rows need kcat's library.
+# The C rows need gcc; the system-librdkafka row needs kcat's library (built
+# against the bundled headers: the calls it makes are the same in both).
 #
 #   scripts/produce-layers.sh [MESSAGES] [RUNS]     defaults: 1000000 3
 set -euo pipefail
@@ -18,30 +19,46 @@ cd "$(dirname "$0")/.."
 
 messages="${1:-1000000}"
 runs="${2:-3}"
+for tool in kcat /usr/bin/time python3; do
+  command -v "$tool" >/dev/null || { echo "produce-layers needs $tool" >&2; exit 1; }
+done
 . scripts/bench-broker.sh
-# The bench program itself (not through cargo, which would add its own start-up).
-bench=$(cargo build --release --bench produce_layers --message-format=json |
-  python3 -c 'import json, sys; print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("target", {}).get("name") == "produce_layers" and m.get("executable")][0])')
 start_bench_broker mock cli:32
+
+# The bench program itself (not through cargo, which would add its own start-up),
+# and the folder where this build's rdkafka-sys put librdkafka (for the C loop).
+cargo build --release --bench produce_layers --message-format=json >"$work/cargo.json"
+read -r bench rdkafka_out < <(python3 - "$work/cargo.json" <<'PY'
+import json, sys
+bench = out = ""
+for message in map(json.loads, open(sys.argv[1])):
+    if message.get("target", {}).get("name") == "produce_layers" and message.get("executable"):
+        bench = message["executable"]
+    if message.get("reason") == "build-script-executed" and "rdkafka-sys" in message["package_id"]:
+        out = message["out_dir"]
+print(bench, out or "-")
+PY
+)
 
 # The readings, as key:value lines for kcat and the loops that read lines.
 write_kcat_lines cli "$messages" "$work/readings.txt"
 
 # kcat's loop in C, against both libraries, when a compiler is here.
 c_loops=()
-rdkafka_out=$(ls -d target/release/build/rdkafka-sys-*/out 2>/dev/null | head -1)
-if command -v gcc >/dev/null && [ -n "$rdkafka_out" ]; then
+if command -v gcc >/dev/null && [ -d "$rdkafka_out/include" ]; then
   system_lib=$(ls /usr/lib/*/librdkafka.so.1 2>/dev/null | head -1 || true)
-  if [ -n "$system_lib" ]; then
-    gcc -O2 -I"$rdkafka_out/include" scripts/produce-layers/kcat_loop.c "$system_lib" -o "$work/c-system"
+  if [ -n "$system_lib" ] &&
+    gcc -O2 -I"$rdkafka_out/include" scripts/produce-layers/kcat_loop.c "$system_lib" \
+      -o "$work/c-system" 2>"$work/gcc.log"; then
     c_loops+=("C loop, system librdkafka:$work/c-system")
   fi
-  zstd=$(ls target/release/build/zstd-sys-*/out/libzstd.a 2>/dev/null | head -1)
+  zstd=$(ls target/release/build/zstd-sys-*/out/libzstd.a 2>/dev/null | head -1 || true)
   if gcc -O2 -I"$rdkafka_out/include" scripts/produce-layers/kcat_loop.c "$rdkafka_out/lib/librdkafka.a" \
-    ${zstd:+"$zstd"} -lssl -lcrypto -lz -lsasl2 -lpthread -lm -ldl -o "$work/c-bundled" 2>"$work/gcc.log"; then
+    ${zstd:+"$zstd"} -lssl -lcrypto -lz -lsasl2 -lpthread -lm -ldl -o "$work/c-bundled" 2>>"$work/gcc.log"; then
     c_loops+=("C loop, bundled librdkafka:$work/c-bundled")
-  else
-    echo "the C loop did not link against the bundled librdkafka (see below); its row is left out" >&2
+  fi
+  if [ "${#c_loops[@]}" -lt 2 ]; then
+    echo "a C loop did not build; its row is left out:" >&2
     cat "$work/gcc.log" >&2
   fi
 fi
@@ -51,18 +68,18 @@ timed() {
   local name="$1"
   shift
   /usr/bin/time -f "%e %U %S" -o "$work/one" "$@" >/dev/null 2>"$work/stderr" ||
-    { cat "$work/stderr" >&2; exit 1; }
+    { echo "$name failed:" >&2; cat "$work/stderr" >&2; exit 1; }
   awk -v n="$name" '{ printf "%s\t%s\t%.2f\n", n, $1, $2 + $3 }' "$work/one" >>"$work/times"
 }
 : >"$work/times"
 for _ in $(seq 1 "$runs"); do
   timed "kcat -P" kcat -b "$bootstrap" -P -t cli -K: -X acks=all -X enable.idempotence=true -l "$work/readings.txt"
-  for loop in "${c_loops[@]}"; do
+  for loop in ${c_loops[@]+"${c_loops[@]}"}; do
     timed "${loop%%:*}" "${loop#*:}" "$bootstrap" cli "$work/readings.txt"
   done
-  timed "Rust, lines, topic handle" $bench "$bootstrap" cli "$messages" lines-by-handle "$work/readings.txt"
-  timed "Rust, lines, topic name" $bench "$bootstrap" cli "$messages" lines-by-name "$work/readings.txt"
-  timed "Rust, generated readings" $bench "$bootstrap" cli "$messages" generated-by-handle
+  timed "Rust, lines, topic handle" "$bench" "$bootstrap" cli "$messages" lines-by-handle "$work/readings.txt"
+  timed "Rust, lines, topic name" "$bench" "$bootstrap" cli "$messages" lines-by-name "$work/readings.txt"
+  timed "Rust, generated readings" "$bench" "$bootstrap" cli "$messages" generated-by-handle
   timed "kafka-lab produce --quiet" "$kafka_lab" -b "$bootstrap" produce --quiet --topic cli --count "$messages"
   timed "kafka-lab produce" "$kafka_lab" -b "$bootstrap" produce --topic cli --count "$messages"
 done

@@ -31,6 +31,11 @@ use rdkafka::ClientConfig;
 use kafka_lab::produce::topic_handle::TopicHandle;
 use kafka_lab::weather::WeatherGenerator;
 
+/// The allocator `kafka-lab` runs on (mimalloc, also as `malloc` for
+/// librdkafka), so that each layer is measured as the command would run it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args()
         .skip(1)

@@ -197,30 +197,43 @@ fn a_retry_the_broker_refuses_as_a_duplicate_is_delivered_without_an_offset() {
     // a retried batch it wrote before the answer was lost (the restart above).
     let mock = MockCluster::new(1).unwrap();
     mock.create_topic("weather", 1, 1).unwrap();
-    mock.request_errors(
-        RDKafkaApiKey::Produce,
-        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_DUPLICATE_SEQUENCE_NUMBER],
-    );
-    let settings = kafka_lab::config::KafkaSettings::new(mock.bootstrap_servers());
+    let refuse_next_batch = || {
+        mock.request_errors(
+            RDKafkaApiKey::Produce,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_DUPLICATE_SEQUENCE_NUMBER],
+        )
+    };
+    refuse_next_batch();
+    // 100 ms of linger: the 5 readings go in one batch, so one answer.
+    let settings =
+        kafka_lab::config::KafkaSettings::new(mock.bootstrap_servers()).with("linger.ms", "100");
     let mut generator = WeatherGenerator::default_cities(8);
-    let first = produce_weather(&settings, "weather", &mut generator, 1, None).unwrap();
-    // librdkafka counts it delivered, without an offset. (It trusts the broker:
-    // this mock only injected the error and wrote nothing, as the offsets of
-    // the next readings show; a real broker answers so for a batch it has.)
-    assert_eq!(first.len(), 1);
-    assert_eq!(first.0[0].reported_offset(), None);
+    let first = produce_weather(&settings, "weather", &mut generator, 5, None).unwrap();
+    // librdkafka counts them delivered and numbers them -1, 0, 1, 2, 3 from
+    // the answer's -1: none of those is where they are.
+    assert_eq!(first.len(), 5);
+    let offsets: Vec<Option<i64>> = first.0.iter().map(|d| d.reported_offset()).collect();
+    assert_eq!(offsets, vec![None; 5]);
     assert_eq!(first.0[0].cells()[2], "?");
+    // (librdkafka trusts the broker: this mock only injected the error and
+    // wrote nothing, as the offsets of the next readings show; a real broker
+    // answers so only for a batch it has.)
     let next = produce_weather(&settings, "weather", &mut generator, 2, None).unwrap();
     assert_eq!(next.offsets(), vec![0, 1]);
 
-    // The command shows it as `?` and says why.
-    mock.request_errors(
-        RDKafkaApiKey::Produce,
-        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_DUPLICATE_SEQUENCE_NUMBER],
-    );
+    // The command shows each as `?` and says why.
+    refuse_next_batch();
     let bootstrap = mock.bootstrap_servers();
     let args = [
-        "-b", &bootstrap, "produce", "--count", "1", "--topic", "weather",
+        "-b",
+        &bootstrap,
+        "-X",
+        "linger.ms=100",
+        "produce",
+        "--count",
+        "3",
+        "--topic",
+        "weather",
     ];
     let output = common::kafka_lab(&temp_dir("duplicate"), &args);
     let (stdout, stderr) = (
@@ -228,11 +241,14 @@ fn a_retry_the_broker_refuses_as_a_duplicate_is_delivered_without_an_offset() {
         String::from_utf8_lossy(&output.stderr),
     );
     assert!(output.status.success(), "{}", common::describe(&output));
-    let row = stdout.lines().last().unwrap_or_default();
-    let offset_cell = row.split_whitespace().nth(2);
-    assert_eq!(offset_cell, Some("?"), "{stdout}");
+    let offset_cells: Vec<&str> = stdout
+        .lines()
+        .skip(1)
+        .filter_map(|row| row.split_whitespace().nth(2))
+        .collect();
+    assert_eq!(offset_cells, vec!["?"; 3], "{stdout}");
     assert!(
-        stderr.contains("1 of them without an offset (shown as ?)"),
+        stderr.contains("3 of them without an offset (offset ?): each was a retry"),
         "{stderr}"
     );
 }

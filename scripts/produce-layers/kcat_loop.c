@@ -14,8 +14,10 @@
 #include <string.h>
 #include <librdkafka/rdkafka.h>
 
+static int undelivered = 0;
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *message, void *opaque) {
-        if (message->err)
+        if (message->err && undelivered++ == 0)
                 fprintf(stderr, "not delivered: %s\n", rd_kafka_err2str(message->err));
 }
 
@@ -42,12 +44,21 @@ int main(int argc, char **argv) {
                 return 1;
         }
         rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, argv[2], NULL);
+        if (!rkt) {
+                fprintf(stderr, "%s: %s\n", argv[2], rd_kafka_err2str(rd_kafka_last_error()));
+                return 1;
+        }
         /* Metadata twice, as kafka-lab does: librdkafka 2.12 otherwise asks for
          * the producer id only after a 500 ms retry timer. */
         const struct rd_kafka_metadata *metadata;
-        for (int i = 0; i < 2; i++)
-                if (!rd_kafka_metadata(rk, 0, rkt, &metadata, 10000))
-                        rd_kafka_metadata_destroy(metadata);
+        for (int i = 0; i < 2; i++) {
+                rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &metadata, 10000);
+                if (err) {
+                        fprintf(stderr, "metadata: %s\n", rd_kafka_err2str(err));
+                        return 1;
+                }
+                rd_kafka_metadata_destroy(metadata);
+        }
         FILE *input = fopen(argv[3], "r");
         if (!input) {
                 perror(argv[3]);
@@ -63,11 +74,17 @@ int main(int argc, char **argv) {
                 if (!colon)
                         continue;
                 size_t key_length = colon - line;
-                while (rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt),
-                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                         RD_KAFKA_V_VALUE(colon + 1, length - key_length - 1),
-                                         RD_KAFKA_V_KEY(line, key_length), RD_KAFKA_V_END))
+                rd_kafka_resp_err_t err;
+                while ((err = rd_kafka_producev(
+                            rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                            RD_KAFKA_V_VALUE(colon + 1, length - key_length - 1),
+                            RD_KAFKA_V_KEY(line, key_length), RD_KAFKA_V_END))) {
+                        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                                fprintf(stderr, "not queued: %s\n", rd_kafka_err2str(err));
+                                return 1;
+                        }
                         rd_kafka_poll(rk, 5);
+                }
                 rd_kafka_poll(rk, 0);
         }
         while (rd_kafka_outq_len(rk) > 0)
@@ -76,5 +93,5 @@ int main(int argc, char **argv) {
         rd_kafka_topic_destroy(rkt);
         rd_kafka_destroy(rk);
         free(line);
-        return 0;
+        return undelivered ? 1 : 0;
 }

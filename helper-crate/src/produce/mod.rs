@@ -36,6 +36,8 @@ use serde::Serialize;
 
 mod raw;
 mod reports;
+// Public for `benches/produce_layers.rs`; not part of the lab's API.
+#[doc(hidden)]
 pub mod topic_handle;
 use crate::config::KafkaSettings;
 use crate::display::{AsTable, Column, OneDecimal, StreamedRow, Table};
@@ -73,8 +75,8 @@ pub struct Delivery {
     pub topic: String,
     /// Partition chosen (by hashing the key).
     pub partition: i32,
-    /// Offset the broker assigned, or [`OFFSET_NOT_REPORTED`] when the broker
-    /// acknowledged a retry as a duplicate (see [`Delivery::reported_offset`]).
+    /// Offset the broker assigned, or [`OFFSET_NOT_REPORTED`] when its answer
+    /// gave none (see [`Delivery::reported_offset`]).
     pub offset: i64,
     /// The message timestamp in milliseconds since the epoch.
     pub timestamp_ms: Option<i64>,
@@ -84,8 +86,8 @@ pub struct Delivery {
     pub reading: Reading,
 }
 
-/// The offset of a delivery whose offset the broker did not report: librdkafka's
-/// `RD_KAFKA_OFFSET_INVALID`.
+/// What [`Delivery::offset`] holds when the broker's answer gave no offset for
+/// the message: -1, the offset field of such an answer.
 pub const OFFSET_NOT_REPORTED: i64 = -1;
 
 /// The delivery reports of one batch of sends, in send order.
@@ -240,9 +242,12 @@ impl Delivery {
     /// before its answer arrived: the idempotent producer sends the batch again
     /// with the same sequence numbers, the broker recognises them and refuses
     /// the copy (`DUPLICATE_SEQUENCE_NUMBER`), and librdkafka reports the
-    /// messages as delivered, once, without an offset. Apache Kafka remembers
-    /// the last five batches of each producer and answers their retries with the
-    /// first offsets instead; an engine that restarted, or keeps less, cannot.
+    /// messages as delivered, once, without their offsets (its own numbering,
+    /// counted up from -1, is dropped: see `CountedFromNothing` in
+    /// `produce/reports.rs`). Apache Kafka keeps the last five batches of each
+    /// producer and answers their retries with the first offsets instead; a
+    /// broker that restarted without that state cannot. With `acks=0` the
+    /// broker never answers, and no delivery has an offset.
     pub fn reported_offset(&self) -> Option<i64> {
         (self.offset >= 0).then_some(self.offset)
     }
@@ -613,7 +618,7 @@ mod tests {
     #[test]
     fn a_duplicate_acknowledged_without_an_offset_shows_a_question_mark() {
         // What librdkafka reports for a retry the broker refused as a
-        // duplicate: delivered, with no offset and no timestamp.
+        // duplicate: delivered, with no offset.
         let written = Written {
             sequence: 0,
             sent: WeatherGenerator::default_cities(3).next_reading(),

@@ -16,6 +16,7 @@ use crate::config::KafkaSettings;
 use crate::error::{Error, Result};
 
 use super::topic_handle::TopicHandle;
+use super::OFFSET_NOT_REPORTED;
 
 /// A delivery report: where the message was written, or why it was not.
 pub type Report<T> = std::result::Result<Written<T>, NotWritten<T>>;
@@ -50,13 +51,74 @@ pub struct NotWritten<T> {
 /// `poll`/`flush`, with what was sent alongside it; the report waits here until
 /// the producer takes it.
 pub struct DeliveryReports<T> {
-    reports: Mutex<Vec<Report<T>>>,
+    inbox: Mutex<Inbox<T>>,
+}
+
+/// The reports not yet taken, and what numbering them needs.
+struct Inbox<T> {
+    reports: Vec<Report<T>>,
+    counted_from_nothing: CountedFromNothing,
 }
 
 impl<T> Default for DeliveryReports<T> {
     fn default() -> Self {
         DeliveryReports {
-            reports: Mutex::new(Vec::new()),
+            inbox: Mutex::new(Inbox {
+                reports: Vec::new(),
+                counted_from_nothing: CountedFromNothing::default(),
+            }),
+        }
+    }
+}
+
+/// Offsets librdkafka counts up from an answer that had none.
+///
+/// When the broker writes a batch but its answer is lost (a broker restart),
+/// the idempotent producer sends the batch again; the broker refuses the copy
+/// (`DUPLICATE_SEQUENCE_NUMBER`) and librdkafka counts the batch as delivered.
+/// That answer carries offset -1 (with `acks=0` there is no answer: -1001), and
+/// librdkafka numbers the batch's messages up from it: -1, 0, 1, ... Those are
+/// not where the messages are. A batch's reports come together and in order, so
+/// a run that starts below 0 and counts up by one is that batch; the
+/// partition's next real offset never continues the run (a batch of N written
+/// at B >= 0 is followed by B + N or more, and its run ends at N - 2).
+#[derive(Debug, Default)]
+struct CountedFromNothing {
+    /// (topic, partition, last offset of the run) of each run still open.
+    runs: Vec<(String, i32, i64)>,
+}
+
+impl CountedFromNothing {
+    /// The offset to report for a delivered message of `topic` (asked only
+    /// when a run may be involved): its own, or [`OFFSET_NOT_REPORTED`] when
+    /// librdkafka counted it from nothing.
+    fn offset<'a>(&mut self, topic: impl FnOnce() -> &'a str, partition: i32, offset: i64) -> i64 {
+        if offset >= 0 && self.runs.is_empty() {
+            return offset;
+        }
+        let topic = topic();
+        let open = self
+            .runs
+            .iter()
+            .position(|(t, p, _)| *p == partition && t == topic);
+        if offset < 0 {
+            // A run starts (or a new batch counted from nothing follows one).
+            match open {
+                Some(run) => self.runs[run].2 = offset,
+                None => self.runs.push((topic.to_string(), partition, offset)),
+            }
+            return OFFSET_NOT_REPORTED;
+        }
+        match open {
+            Some(run) if self.runs[run].2 + 1 == offset => {
+                self.runs[run].2 = offset;
+                OFFSET_NOT_REPORTED
+            }
+            Some(run) => {
+                self.runs.swap_remove(run);
+                offset
+            }
+            None => offset,
         }
     }
 }
@@ -68,12 +130,19 @@ impl<T: Send + Sync + 'static> ProducerContext for DeliveryReports<T> {
 
     fn delivery(&self, result: &DeliveryResult<'_>, sent: Self::DeliveryOpaque) {
         let (sequence, sent) = *sent;
+        let Ok(mut inbox) = self.inbox.lock() else {
+            return;
+        };
         let report = match result {
             Ok(message) => Ok(Written {
                 sequence,
                 sent,
                 partition: message.partition(),
-                offset: message.offset(),
+                offset: inbox.counted_from_nothing.offset(
+                    || message.topic(),
+                    message.partition(),
+                    message.offset(),
+                ),
                 timestamp: message.timestamp(),
             }),
             Err((error, _message)) => Err(NotWritten {
@@ -82,9 +151,7 @@ impl<T: Send + Sync + 'static> ProducerContext for DeliveryReports<T> {
                 error: error.to_string(),
             }),
         };
-        if let Ok(mut reports) = self.reports.lock() {
-            reports.push(report);
-        }
+        inbox.reports.push(report);
     }
 }
 
@@ -167,6 +234,8 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
                 self.settings
                     .client_error(format!("looking up '{topic}'"), KafkaError::Global(code))
             })?;
+            // Set by a concurrent `connect_to` in between? Then that one is kept
+            // and this handle is simply released.
             let _ = self.topic_handle.set((topic.to_string(), handle));
         }
         Ok(())
@@ -190,8 +259,8 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
     }
 
     /// [`ReportingProducer::send`] of a key, a value and a timestamp (ms) to
-    /// `topic`, through the topic's handle when it is the one `connect_to`
-    /// looked up (see [`super::topic_handle`]); by name otherwise.
+    /// `topic`, through the topic's handle when it is the first topic
+    /// `connect_to` looked up (see [`super::topic_handle`]); by name otherwise.
     pub fn send_keyed(
         &self,
         topic: &str,
@@ -254,13 +323,13 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
     /// producer's pause between sends).
     pub fn serve_reports(&self, wait: Duration) -> Vec<Report<T>> {
         self.producer.poll(wait);
-        let reports = match self.producer.context().reports.lock() {
+        let reports = match self.producer.context().inbox.lock() {
             // The next batch is likely as large as this one: sized for it, the
             // list is not regrown report by report (that was 4% of `produce`).
             // Capped, so that one large flush leaves no large list behind.
-            Ok(mut reports) => {
-                let capacity = reports.len().min(8 * SERVE_REPORTS_EVERY);
-                std::mem::replace(&mut *reports, Vec::with_capacity(capacity))
+            Ok(mut inbox) => {
+                let capacity = inbox.reports.len().min(8 * SERVE_REPORTS_EVERY);
+                std::mem::replace(&mut inbox.reports, Vec::with_capacity(capacity))
             }
             Err(_) => Vec::new(),
         };
@@ -394,4 +463,57 @@ pub(crate) fn flush_promptly<C: ProducerContext>(
         producer.poll(Duration::from_millis(1));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reported(counted: &mut CountedFromNothing, offsets: &[(i32, i64)]) -> Vec<i64> {
+        offsets
+            .iter()
+            .map(|&(partition, offset)| counted.offset(|| "weather", partition, offset))
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_counted_from_nothing_is_reported_without_offsets() {
+        let mut counted = CountedFromNothing::default();
+        // Partition 0: 3 real offsets, then a refused retry of 4 messages
+        // (librdkafka numbers them -1, 0, 1, 2), then real ones again.
+        // Partition 1 interleaves and is untouched.
+        let offsets = [
+            (0, 5),
+            (0, 6),
+            (1, 0),
+            (0, -1),
+            (0, 0),
+            (1, 1),
+            (0, 1),
+            (0, 2),
+            (0, 11),
+            (0, 12),
+        ];
+        let not = OFFSET_NOT_REPORTED;
+        assert_eq!(
+            reported(&mut counted, &offsets),
+            vec![5, 6, 0, not, not, 1, not, not, 11, 12]
+        );
+        assert!(counted.runs.is_empty(), "{counted:?}");
+    }
+
+    #[test]
+    fn acks_0_batches_never_get_an_offset() {
+        // No answer: each batch counts from -1001, even past 0.
+        let mut counted = CountedFromNothing::default();
+        let first: Vec<(i32, i64)> = (-1001..3).map(|o| (0, o)).collect();
+        assert!(reported(&mut counted, &first)
+            .iter()
+            .all(|&o| o == OFFSET_NOT_REPORTED));
+        let second = [(0, -1001), (0, -1000)];
+        assert_eq!(
+            reported(&mut counted, &second),
+            vec![OFFSET_NOT_REPORTED, OFFSET_NOT_REPORTED]
+        );
+    }
 }

@@ -7,7 +7,7 @@
 //! lock of the whole client. kcat, and librdkafka's own examples, take a handle
 //! once (`rd_kafka_topic_new`) and pass it with every message
 //! (`RD_KAFKA_V_RKT`). Measured with `benches/produce_layers.rs` on the mock:
-//! 0.10-0.16 s per 1,000,000 messages (docs/performance.md, session 9).
+//! 0.10-0.19 s per 1,000,000 messages (docs/performance.md, session 9).
 
 use std::ffi::{c_void, CString};
 use std::ptr::NonNull;
@@ -25,6 +25,9 @@ const UNASSIGNED_PARTITION: i32 = -1;
 /// producer and dropped before it (see `ReportingProducer`'s fields).
 pub struct TopicHandle {
     native: NonNull<rd::rd_kafka_topic_t>,
+    /// The client it belongs to: librdkafka queues a message on the handle's
+    /// own client whatever client the call names, so `send` checks it.
+    client: *mut rd::rd_kafka_t,
     /// Releases the handle with the copy of librdkafka that made it: in a
     /// notebook each cell carries its own copy (see `DroppedByCreator`).
     release: unsafe fn(NonNull<rd::rd_kafka_topic_t>),
@@ -41,9 +44,10 @@ unsafe fn release_here(native: NonNull<rd::rd_kafka_topic_t>) {
     unsafe { rd::rd_kafka_topic_destroy(native.as_ptr()) };
 }
 
-// SAFETY: librdkafka's topic handles may be used and released from any thread.
+// SAFETY: librdkafka's topic handles may be used and released from any
+// thread; the client pointer is only compared, never dereferenced.
 unsafe impl Send for TopicHandle {}
-// SAFETY: as above; `send` only reads the pointer.
+// SAFETY: as above; `send` only reads the pointers.
 unsafe impl Sync for TopicHandle {}
 
 impl TopicHandle {
@@ -52,8 +56,7 @@ impl TopicHandle {
     ///
     /// # Safety
     ///
-    /// The handle must be dropped before `client`, and used only with the
-    /// producer `client` belongs to.
+    /// The handle must be dropped before `client`.
     pub unsafe fn new<C: ClientContext>(
         client: &Client<C>,
         topic: &str,
@@ -64,17 +67,19 @@ impl TopicHandle {
         let native = unsafe {
             rd::rd_kafka_topic_new(client.native_ptr(), name.as_ptr(), std::ptr::null_mut())
         };
-        // SAFETY: reading librdkafka's thread-local last error after the failed call.
-        NonNull::new(native)
-            .map(|native| TopicHandle {
+        match NonNull::new(native) {
+            Some(native) => Ok(TopicHandle {
                 native,
+                client: client.native_ptr(),
                 release: release_here,
-            })
-            .ok_or_else(|| unsafe { rd::rd_kafka_last_error() }.into())
+            }),
+            // SAFETY: reads librdkafka's thread-local error of the failed call.
+            None => Err(unsafe { rd::rd_kafka_last_error() }.into()),
+        }
     }
 
-    /// Queues one message on `producer` (which must be the client the handle
-    /// came from): librdkafka picks the partition from the key and copies key
+    /// Queues one message on `producer` (the client the handle came from; any
+    /// other is refused with `InvalidArgument`): librdkafka picks the partition from the key and copies key
     /// and value. `opaque` comes back in the delivery report; if the message is
     /// refused (a full queue, for instance), it is handed back with the reason.
     pub fn send<C: ProducerContext>(
@@ -85,6 +90,11 @@ impl TopicHandle {
         timestamp_ms: i64,
         opaque: C::DeliveryOpaque,
     ) -> Result<(), (RDKafkaErrorCode, C::DeliveryOpaque)> {
+        if producer.client().native_ptr() != self.client {
+            // Its delivery report would reach the other client's context,
+            // which would read the opaque as its own type.
+            return Err((RDKafkaErrorCode::InvalidArgument, opaque));
+        }
         let opaque = opaque.into_ptr();
         // SAFETY: the handle and the producer are live (the handle is dropped
         // before its producer); key and value outlive the call and are copied

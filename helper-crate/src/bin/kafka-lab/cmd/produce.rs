@@ -42,10 +42,19 @@ pub fn run(settings: &KafkaSettings, args: &ProduceArgs) -> anyhow::Result<()> {
     let delivered = result?;
     eprintln!("{delivered} reading(s) delivered to '{}'", args.topic);
     if offsets_not_reported > 0 {
-        eprintln!(
-            "{offsets_not_reported} of them without an offset (shown as ?): a retry after a lost \
-             answer, which the broker recognised as a duplicate and wrote once"
-        );
+        let shown = match (args.quiet, args.json) {
+            (true, _) => "",
+            (false, true) => " (offset -1 in the JSON)",
+            (false, false) => " (offset ?)",
+        };
+        let acks = settings.properties().get("acks").map(|v| v.trim());
+        let why = if matches!(acks, Some("0")) {
+            "with acks=0 the broker does not answer"
+        } else {
+            "each was a retry after a lost answer, which the broker recognised as a \
+             duplicate of what it had written, and refused"
+        };
+        eprintln!("{offsets_not_reported} of them without an offset{shown}: {why}");
     }
     Ok(())
 }
