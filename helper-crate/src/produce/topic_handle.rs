@@ -79,9 +79,10 @@ impl TopicHandle {
     }
 
     /// Queues one message on `producer` (the client the handle came from; any
-    /// other is refused with `InvalidArgument`): librdkafka picks the partition from the key and copies key
-    /// and value. `opaque` comes back in the delivery report; if the message is
-    /// refused (a full queue, for instance), it is handed back with the reason.
+    /// other is refused with `InvalidArgument`): librdkafka picks the partition
+    /// from the key and copies key and value. `opaque` comes back in the
+    /// delivery report; if the message is refused (a full queue, for
+    /// instance), it is handed back with the reason.
     pub fn send<C: ProducerContext>(
         &self,
         producer: &BaseProducer<C>,
