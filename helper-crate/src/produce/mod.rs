@@ -618,13 +618,14 @@ mod tests {
     #[test]
     fn a_duplicate_acknowledged_without_an_offset_shows_a_question_mark() {
         // What librdkafka reports for a retry the broker refused as a
-        // duplicate: delivered, with no offset.
+        // duplicate: delivered, with no offset (the message keeps its own
+        // create time: the refusal carries none).
         let written = Written {
             sequence: 0,
             sent: WeatherGenerator::default_cities(3).next_reading(),
             partition: 0,
             offset: OFFSET_NOT_REPORTED,
-            timestamp: Timestamp::NotAvailable,
+            timestamp: Timestamp::CreateTime(1_000),
         };
         let delivered = delivery("weather", Ok(written)).1.expect("a delivery");
         assert_eq!(delivered.reported_offset(), None);

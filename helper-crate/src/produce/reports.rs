@@ -479,7 +479,7 @@ mod tests {
     #[test]
     fn a_batch_counted_from_nothing_is_reported_without_offsets() {
         let mut counted = CountedFromNothing::default();
-        // Partition 0: 3 real offsets, then a refused retry of 4 messages
+        // Partition 0: 2 real offsets, then a refused retry of 4 messages
         // (librdkafka numbers them -1, 0, 1, 2), then real ones again.
         // Partition 1 interleaves and is untouched.
         let offsets = [
