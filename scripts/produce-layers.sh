@@ -9,7 +9,8 @@
 #   Rust, generated readings     ... generated-by-handle (make, encode, timestamp)
 #   kafka-lab produce --quiet    the command: plus a delivery report per reading
 #   kafka-lab produce            plus a printed row per reading
-# Prints a Markdown table: median wall-clock seconds and CPU seconds of RUNS runs.
+# Prints a Markdown table: median wall-clock seconds, CPU seconds of the client and
+# of the broker (the mock runs in its own process, on the same 2 cores) of RUNS runs.
 # The C rows need gcc; the system-librdkafka row needs kcat's library (built
 # against the bundled headers: the calls it makes are the same in both).
 #
@@ -63,13 +64,20 @@ if command -v gcc >/dev/null && [ -d "$rdkafka_out/include" ]; then
   fi
 fi
 
-# timed NAME COMMAND...: appends "NAME<TAB>wall<TAB>cpu" of one run to $work/times.
+# broker_cpu: the broker process's user + system CPU time so far, in clock ticks.
+broker_cpu() { awk '{ print $14 + $15 }' "/proc/$broker_pid/stat"; }
+ticks=$(getconf CLK_TCK)
+
+# timed NAME COMMAND...: appends "NAME<TAB>wall<TAB>cpu<TAB>broker cpu" of one run
+# to $work/times.
 timed() {
-  local name="$1"
+  local name="$1" before
   shift
+  before=$(broker_cpu)
   /usr/bin/time -f "%e %U %S" -o "$work/one" "$@" >/dev/null 2>"$work/stderr" ||
     { echo "$name failed:" >&2; cat "$work/stderr" >&2; exit 1; }
-  awk -v n="$name" '{ printf "%s\t%s\t%.2f\n", n, $1, $2 + $3 }' "$work/one" >>"$work/times"
+  awk -v n="$name" -v b="$(( $(broker_cpu) - before ))" -v t="$ticks" \
+    '{ printf "%s\t%s\t%.2f\t%.2f\n", n, $1, $2 + $3, b / t }' "$work/one" >>"$work/times"
 }
 : >"$work/times"
 for _ in $(seq 1 "$runs"); do
@@ -84,17 +92,18 @@ for _ in $(seq 1 "$runs"); do
   timed "kafka-lab produce" "$kafka_lab" -b "$bootstrap" produce --topic cli --count "$messages"
 done
 
-echo "| $messages messages, $runs runs | median wall s | median CPU s | kcat's wall ÷ this |"
-echo "|---|---|---|---|"
+# The last column: what the wall clock would be if the two cores were busy the
+# whole run with the client's and the broker's CPU time and nothing else.
+echo "| $messages messages, $runs runs | median wall s | median CPU s | broker CPU s | (CPU + broker) ÷ 2 cores | kcat's wall ÷ this |"
+echo "|---|---|---|---|---|---|"
 python3 - "$work/times" <<'PY'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
-    name, wall, cpu = line.rstrip("\n").split("\t")
-    rows.setdefault(name, []).append((float(wall), float(cpu)))
-kcat = statistics.median(w for w, _ in rows["kcat -P"])
+    name, wall, cpu, broker = line.rstrip("\n").split("\t")
+    rows.setdefault(name, []).append((float(wall), float(cpu), float(broker)))
+kcat = statistics.median(run[0] for run in rows["kcat -P"])
 for name, runs in rows.items():
-    wall = statistics.median(w for w, _ in runs)
-    cpu = statistics.median(c for _, c in runs)
-    print(f"| {name} | {wall:.2f} | {cpu:.2f} | {kcat / wall:.2f} |")
+    wall, cpu, broker = (statistics.median(run[i] for run in runs) for i in range(3))
+    print(f"| {name} | {wall:.2f} | {cpu:.2f} | {broker:.2f} | {(cpu + broker) / 2:.2f} | {kcat / wall:.2f} |")
 PY

@@ -435,13 +435,12 @@ fn file_reports(
             filed.undelivered.push(error);
         }
     };
+    let mut reports = Vec::new();
     while sending.load(Ordering::Acquire) {
         // Each poll serves reports for its whole 10 ms: short enough that a
         // paced reading's report shows as it lands.
-        producer
-            .serve_reports(Duration::from_millis(10))
-            .into_iter()
-            .for_each(&mut file);
+        producer.serve_reports_into(Duration::from_millis(10), &mut reports);
+        reports.drain(..).for_each(&mut file);
     }
     let (reports, missing) = producer.flush();
     reports.into_iter().for_each(&mut file);
