@@ -512,6 +512,54 @@ fn produce_stops_on_the_first_signal_and_reports_every_delivered_reading() {
     );
 }
 
+/// The same stop for `produce --quiet`, whose reports are served between sends
+/// on the sending thread (not on a thread of their own): the count it states is
+/// what the topic holds, and it exits 143.
+#[test]
+fn a_quiet_produce_stops_on_the_first_signal_and_counts_every_delivered_reading() {
+    let broker = TestBroker::start(Engine::Mock, &[("weather", 4)]);
+    let dir = temp_dir("produce-quiet-sigterm");
+    let child = Command::new(kafka_lab_bin())
+        .current_dir(&dir)
+        .args(["-b", broker.bootstrap(), "produce", "--topic", "weather"])
+        .args(["--quiet", "--count", "100000000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The high watermarks: how many were written (the mock keeps only the
+    // newest few MB of each partition, so the low ones move up).
+    let stored = || -> i64 {
+        offsets::watermarks(&broker.settings(), "weather")
+            .unwrap()
+            .iter()
+            .map(|(_, _, high)| high)
+            .sum()
+    };
+    let started = Instant::now();
+    while stored() < 100_000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "nothing stored"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (code, stderr, took) = signal_and_wait(child, libc::SIGTERM, Duration::from_secs(10));
+    eprintln!("stopped {took:?} after SIGTERM: {stderr}");
+    assert_eq!(code, Some(143), "{stderr}");
+    assert!(
+        stderr.contains("stopped by SIGTERM after sending"),
+        "{stderr}"
+    );
+    let delivered: i64 = stderr
+        .split_once("readings: ")
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a delivered count in {stderr}"));
+    assert_eq!(stored(), delivered, "every written reading counted");
+}
+
 /// A value the consumer cannot fetch (5 MB, with the client's fetch sizes at
 /// 1 MB and its largest response at 2 MB) stops its partition: `consume`
 /// names the topic, partition and offset with the settings to raise, exits 1,

@@ -1,7 +1,7 @@
 //! Benchmarks: how fast readings move through a broker, on the paths users run.
 //!
 //! Throughput is messages (and megabytes) per second for a large batch: the
-//! producer ([`crate::produce::stream_weather`], what `produce` runs) queues every
+//! producer ([`crate::produce::stream_weather`], what `produce --quiet` runs) queues every
 //! reading and waits for the last delivery report; the consumer
 //! ([`WeatherConsumer`], what `consume` runs) joins a fresh group and reads them
 //! all back from `earliest`, once without a CSV log and once writing
@@ -35,7 +35,7 @@ use crate::csv_log::CsvLog;
 use crate::display::{AsTable, Table};
 use crate::error::{Error, Result};
 use crate::offsets;
-use crate::produce::{stream_weather, ReportingProducer};
+use crate::produce::{stream_weather, ReportingProducer, ReportsServed};
 
 mod peers;
 use crate::weather::{WeatherGenerator, DEFAULT_CITIES};
@@ -204,6 +204,7 @@ pub fn run_bench(
         &mut options.readings(),
         total,
         None,
+        ReportsServed::BetweenSends,
         &mut |_, _| {
             reported += 1;
             step(progress, reported, total);

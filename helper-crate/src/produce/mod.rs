@@ -28,24 +28,27 @@
 //! delivery reports unless run with `-v`).
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::message::Timestamp;
 use serde::Serialize;
 
 mod raw;
 mod reports;
+mod stream;
 // Public for `benches/produce_layers.rs`; not part of the lab's API.
 #[doc(hidden)]
 pub mod topic_handle;
 use crate::config::KafkaSettings;
 use crate::display::{AsTable, Column, OneDecimal, StreamedRow, Table};
-use crate::error::{Error, Result, Setting};
-use crate::weather::{Reading, Rfc3339Millis, WeatherGenerator};
+use crate::error::{Error, Result};
+use crate::weather::{Reading, Rfc3339Millis};
 pub use raw::{produce_raw, RawProducer};
 pub(crate) use reports::flush_promptly;
 pub use reports::{DeliveryReports, NotWritten, Report, ReportingProducer, Written};
+#[cfg(test)]
+use stream::send_interval;
+pub use stream::{check_rate, produce_weather, stream_weather, ReportsServed, RATE_RANGE};
 
 /// Who set a message's timestamp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -294,216 +297,6 @@ pub fn produce_readings(
     WeatherProducer::new(settings, topic)?.send_all(readings)
 }
 
-/// Makes `count` readings with `generator` and sends them, at most `rate` per
-/// second when a rate is given; each report is handed to `on_report` as it
-/// arrives, so a long run holds none of them. Returns how many were delivered,
-/// or [`Error::Delivery`] naming those that were not.
-///
-/// Two threads share the work: this one makes, encodes and sends the readings,
-/// a second one serves the delivery reports and hands them to `on_report`
-/// (which prints them, in the CLI). Measured on the mock, one thread doing
-/// both spent 82% of the command's CPU time; the sends wait for no report.
-///
-/// A stop asked for with Ctrl-C or SIGTERM ([`crate::shutdown`]) ends the sends:
-/// what is in flight is flushed (within the timeout), its reports are handed to
-/// `on_report`, and the result is [`Error::Interrupted`] with the counts.
-pub fn stream_weather(
-    settings: &KafkaSettings,
-    topic: &str,
-    generator: &mut WeatherGenerator,
-    count: usize,
-    rate: Option<f64>,
-    on_report: &mut (dyn FnMut(usize, std::result::Result<&Delivery, &str>) + Send),
-) -> Result<usize> {
-    let interval = rate.map(send_interval).transpose()?;
-    let mut weather = WeatherProducer::new(settings, topic)?;
-    let WeatherProducer {
-        producer, encoder, ..
-    } = &mut weather;
-    let producer = &*producer;
-    // Paced sends are stamped when sent; a burst in simulated time (one reading
-    // per second per city, the last one now), as a station would have sent them.
-    match interval {
-        Some(_) => generator.real_time(),
-        None => generator.simulate_time(count),
-    }
-    producer.serve_reports_elsewhere();
-    let sending = AtomicBool::new(true);
-    let mut sent = 0;
-    let (sending_result, filed) = std::thread::scope(|scope| {
-        // Named, so that `top -H` and `perf` tell it from the sending thread.
-        let reporter = std::thread::Builder::new()
-            .name("delivery-reports".into())
-            .spawn_scoped(scope, || file_reports(producer, topic, &sending, on_report))
-            // What `scope.spawn` does too: a system that cannot start a thread
-            // cannot run a producer either (librdkafka starts several).
-            .expect("the system starts a thread");
-        // Ends the reports thread's loop however this thread leaves the scope,
-        // a panic included (the scope waits for the thread before it unwinds).
-        let done_sending = DoneSending(&sending);
-        let started = Instant::now();
-        let sending_result = (|| {
-            // A reports thread that ended early (its `on_report` panicked)
-            // stops the sends too: its panic is passed on below.
-            'sending: while sent < count && !crate::shutdown::requested() && !reporter.is_finished()
-            {
-                if let Some(interval) = interval {
-                    // Short naps until the next send is due: a stop is noticed at once.
-                    let due = started + interval.mul_f64(sent as f64);
-                    while let Some(wait) = due.checked_duration_since(Instant::now()) {
-                        if crate::shutdown::requested() {
-                            break 'sending;
-                        }
-                        std::thread::sleep(wait.min(Duration::from_millis(50)));
-                    }
-                }
-                encoder.send(producer, topic, generator.next_reading())?;
-                sent += 1;
-            }
-            Ok(())
-        })();
-        drop(done_sending);
-        let filed = reporter
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (sending_result, filed)
-    });
-    generator.real_time();
-    sending_result?;
-    let FiledReports {
-        delivered,
-        undelivered,
-    } = filed;
-    if let (true, Some(signal)) = (sent < count, crate::shutdown::signal()) {
-        return Err(Error::Interrupted {
-            signal,
-            total: count,
-            sent,
-            delivered,
-            undelivered,
-        });
-    }
-    if undelivered.is_empty() {
-        Ok(delivered)
-    } else {
-        Err(Error::Delivery {
-            total: count,
-            undelivered,
-        })
-    }
-}
-
-/// Clears the "still sending" flag of [`stream_weather`] when dropped.
-struct DoneSending<'a>(&'a AtomicBool);
-
-impl Drop for DoneSending<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
-    }
-}
-
-/// What the reports thread of [`stream_weather`] counted.
-#[derive(Default)]
-struct FiledReports {
-    delivered: usize,
-    undelivered: Vec<String>,
-}
-
-/// The reports thread of [`stream_weather`]: serves delivery reports and hands
-/// each to `on_report` while `sending` holds, then flushes what is in flight.
-fn file_reports(
-    producer: &ReportingProducer<Reading>,
-    topic: &str,
-    sending: &AtomicBool,
-    on_report: &mut (dyn FnMut(usize, std::result::Result<&Delivery, &str>) + Send),
-) -> FiledReports {
-    let mut filed = FiledReports::default();
-    // The topic's name goes from each report to the next: a long run makes no
-    // copy of it per report.
-    let mut topic_name = topic.to_string();
-    let mut file = |report: Report<Reading>| match report {
-        Ok(written) => {
-            let sequence = written.sequence;
-            let delivery = Delivery::of(std::mem::take(&mut topic_name), written);
-            on_report(sequence, Ok(&delivery));
-            topic_name = delivery.topic;
-            filed.delivered += 1;
-        }
-        Err(failed) => {
-            let error = not_written(&failed);
-            on_report(failed.sequence, Err(&error));
-            filed.undelivered.push(error);
-        }
-    };
-    let mut reports = Vec::new();
-    while sending.load(Ordering::Acquire) {
-        // Each poll serves reports for its whole 10 ms: short enough that a
-        // paced reading's report shows as it lands.
-        producer.serve_reports_into(Duration::from_millis(10), &mut reports);
-        reports.drain(..).for_each(&mut file);
-    }
-    let (reports, missing) = producer.flush();
-    reports.into_iter().for_each(&mut file);
-    if missing > 0 {
-        filed.undelivered.push(format!(
-            "{missing} reading(s) without a delivery report within {:?}",
-            producer.settings().timeout() + Duration::from_secs(1)
-        ));
-    }
-    filed
-}
-
-/// The fastest and slowest rates a producer paces (readings per second): beyond
-/// them a rate is a typo, not a plan (one a day is 1.2e-5).
-pub const RATE_RANGE: (f64, f64) = (1e-5, 1e6);
-
-/// Checks a rate (readings per second) before anything is sent or printed.
-pub fn check_rate(rate: Option<f64>) -> Result<()> {
-    rate.map(send_interval).transpose().map(|_| ())
-}
-
-/// The time between two sends at `rate` readings per second.
-fn send_interval(rate: f64) -> Result<Duration> {
-    let (slowest, fastest) = RATE_RANGE;
-    if !(slowest..=fastest).contains(&rate) {
-        return Err(Error::config(
-            Setting::Rate,
-            format!(
-                "a rate of {rate:e} readings per second is outside {slowest:e}..{fastest:e}; \
-                 leave it out to send as fast as the broker takes them"
-            ),
-        ));
-    }
-    Ok(Duration::from_secs_f64(1.0 / rate))
-}
-
-/// Makes `count` readings with `generator` and sends them, at most `rate` per
-/// second when a rate is given; returns their delivery reports in send order.
-pub fn produce_weather(
-    settings: &KafkaSettings,
-    topic: &str,
-    generator: &mut WeatherGenerator,
-    count: usize,
-    rate: Option<f64>,
-) -> Result<Deliveries> {
-    let mut deliveries = Vec::with_capacity(count);
-    stream_weather(
-        settings,
-        topic,
-        generator,
-        count,
-        rate,
-        &mut |sequence, report| {
-            if let Ok(delivery) = report {
-                deliveries.push((sequence, delivery.clone()));
-            }
-        },
-    )?;
-    // Reports arrive partition by partition; sends have one order.
-    deliveries.sort_by_key(|(sequence, _)| *sequence);
-    Ok(Deliveries(deliveries.into_iter().map(|(_, d)| d).collect()))
-}
-
 /// The columns of a delivery report, sized for reports printed as they arrive.
 pub const DELIVERY_COLUMNS: [Column; 7] = [
     Column {
@@ -595,6 +388,8 @@ crate::shown_as_table!(Deliveries);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Setting;
+    use crate::weather::WeatherGenerator;
 
     #[test]
     fn rates_outside_a_sane_range_are_refused() {

@@ -1,0 +1,322 @@
+//! Streaming: making and sending many readings, and filing each delivery report
+//! as it comes back.
+//!
+//! A producer's loop does two things: it queues messages (`send` returns at
+//! once) and it serves delivery reports (`poll`), which is also what frees the
+//! room the queued messages took. kcat and rust-rdkafka's examples do both on
+//! one thread, polling between sends; so does [`stream_weather`] by default
+//! ([`ReportsServed::BetweenSends`]). When every report is printed, printing is
+//! as much work as sending, and a second thread that serves and prints the
+//! reports while the first one sends finishes sooner
+//! ([`ReportsServed::OnTheirOwnThread`]), at the price of more CPU time: each
+//! report and the reading it carries change threads.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::config::KafkaSettings;
+use crate::error::{Error, Result, Setting};
+use crate::weather::{Reading, WeatherGenerator};
+
+use super::reports::SERVE_REPORTS_EVERY;
+use super::{not_written, Deliveries, Delivery, RecordEncoder, Report};
+use super::{ReportingProducer, WeatherProducer};
+
+/// Which thread serves the delivery reports of [`stream_weather`].
+///
+/// Measured on the mock, 1,000,000 readings, alternated runs
+/// (docs/performance.md, "Session 10"): with nothing printed, serving them
+/// between sends took 1.20-1.52 CPU s and 0.91-1.17 s, against 1.83-2.01 CPU s
+/// and 1.09-1.18 s on a thread of their own; with every report printed,
+/// 2.02 CPU s and 1.63 s against 2.28 CPU s and 1.39 s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportsServed {
+    /// By the sending thread, every few hundred sends and while a paced send
+    /// waits: the least CPU time. For an `on_report` that does little (counting,
+    /// keeping).
+    BetweenSends,
+    /// By a thread of their own, while the sends go on: the shortest run when
+    /// `on_report` is as much work as a send (printing a row per report).
+    OnTheirOwnThread,
+}
+
+/// Makes `count` readings with `generator` and sends them, at most `rate` per
+/// second when a rate is given; each report is handed to `on_report` as it
+/// arrives (served as `served` says), so a long run holds none of them. Returns
+/// how many were delivered, or [`Error::Delivery`] naming those that were not.
+///
+/// A stop asked for with Ctrl-C or SIGTERM ([`crate::shutdown`]) ends the sends:
+/// what is in flight is flushed (within the timeout), its reports are handed to
+/// `on_report`, and the result is [`Error::Interrupted`] with the counts.
+pub fn stream_weather(
+    settings: &KafkaSettings,
+    topic: &str,
+    generator: &mut WeatherGenerator,
+    count: usize,
+    rate: Option<f64>,
+    served: ReportsServed,
+    on_report: &mut (dyn FnMut(usize, std::result::Result<&Delivery, &str>) + Send),
+) -> Result<usize> {
+    let interval = rate.map(send_interval).transpose()?;
+    let mut weather = WeatherProducer::new(settings, topic)?;
+    let WeatherProducer {
+        producer, encoder, ..
+    } = &mut weather;
+    // Paced sends are stamped when sent; a burst in simulated time (one reading
+    // per second per city, the last one now), as a station would have sent them.
+    match interval {
+        Some(_) => generator.real_time(),
+        None => generator.simulate_time(count),
+    }
+    let mut sends = Sends {
+        producer,
+        encoder,
+        topic,
+        generator: &mut *generator,
+        count,
+        interval,
+    };
+    let mut filer = ReportFiler::new(topic, on_report);
+    let (sent, filed) = match served {
+        ReportsServed::BetweenSends => {
+            let mut reports = Vec::new();
+            let sent = sends.run(|wait| {
+                producer.serve_reports_into(wait, &mut reports);
+                reports.drain(..).for_each(|report| filer.file(report));
+                true
+            });
+            (sent, filer.finish(producer))
+        }
+        ReportsServed::OnTheirOwnThread => sends_with_a_reports_thread(sends, filer),
+    };
+    generator.real_time();
+    let sent = sent?;
+    let FiledReports {
+        delivered,
+        undelivered,
+    } = filed;
+    if let (true, Some(signal)) = (sent < count, crate::shutdown::signal()) {
+        return Err(Error::Interrupted {
+            signal,
+            total: count,
+            sent,
+            delivered,
+            undelivered,
+        });
+    }
+    if undelivered.is_empty() {
+        Ok(delivered)
+    } else {
+        Err(Error::Delivery {
+            total: count,
+            undelivered,
+        })
+    }
+}
+
+/// The sends of one [`stream_weather`] run: what to make, where to send it, how fast.
+struct Sends<'a> {
+    producer: &'a ReportingProducer<Reading>,
+    encoder: &'a mut RecordEncoder,
+    topic: &'a str,
+    generator: &'a mut WeatherGenerator,
+    count: usize,
+    interval: Option<Duration>,
+}
+
+impl Sends<'_> {
+    /// Makes and sends the readings until all are sent or a stop is asked for,
+    /// and returns how many were sent. `between` runs between sends: with no
+    /// wait every [`SERVE_REPORTS_EVERY`] sends, and with the time left (at
+    /// most 50 ms at a time, so that a stop is noticed at once) while a paced
+    /// send is not yet due. It says whether to go on.
+    fn run(&mut self, mut between: impl FnMut(Duration) -> bool) -> Result<usize> {
+        let started = Instant::now();
+        let mut sent = 0;
+        'sending: while sent < self.count && !crate::shutdown::requested() {
+            if sent % SERVE_REPORTS_EVERY == 0 && !between(Duration::ZERO) {
+                break;
+            }
+            if let Some(interval) = self.interval {
+                let due = started + interval.mul_f64(sent as f64);
+                while let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    if crate::shutdown::requested() || !between(wait.min(Duration::from_millis(50)))
+                    {
+                        break 'sending;
+                    }
+                }
+            }
+            let reading = self.generator.next_reading();
+            self.encoder.send(self.producer, self.topic, reading)?;
+            sent += 1;
+        }
+        Ok(sent)
+    }
+}
+
+/// [`ReportsServed::OnTheirOwnThread`]: this thread sends, a second one serves
+/// the reports and files them, then flushes what is in flight once the sends
+/// end. Returns what each side ended with.
+fn sends_with_a_reports_thread(
+    mut sends: Sends<'_>,
+    mut filer: ReportFiler<'_>,
+) -> (Result<usize>, FiledReports) {
+    let producer = sends.producer;
+    // Sends now leave the reports to the other thread: if both took them, they
+    // could be handed over out of order.
+    producer.serve_reports_elsewhere();
+    let sending = AtomicBool::new(true);
+    std::thread::scope(|scope| {
+        // Named, so that `top -H` and `perf` tell it from the sending thread.
+        let reporter = std::thread::Builder::new()
+            .name("delivery-reports".into())
+            .spawn_scoped(scope, || {
+                let mut reports = Vec::new();
+                while sending.load(Ordering::Acquire) {
+                    // Each poll serves reports for its whole 10 ms: short enough
+                    // that a paced reading's report shows as it lands.
+                    producer.serve_reports_into(Duration::from_millis(10), &mut reports);
+                    reports.drain(..).for_each(|report| filer.file(report));
+                }
+                filer.finish(producer)
+            })
+            // What `scope.spawn` does too: a system that cannot start a thread
+            // cannot run a producer either (librdkafka starts several).
+            .expect("the system starts a thread");
+        // Ends the reports thread's loop however this thread leaves the scope,
+        // a panic included (the scope waits for the thread before it unwinds).
+        let done_sending = DoneSending(&sending);
+        // A reports thread that ended early (its `on_report` panicked) stops
+        // the sends too: its panic is passed on below.
+        let sent = sends.run(|wait| {
+            std::thread::sleep(wait);
+            !reporter.is_finished()
+        });
+        drop(done_sending);
+        let filed = reporter
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (sent, filed)
+    })
+}
+
+/// Clears the "still sending" flag of [`sends_with_a_reports_thread`] when dropped.
+struct DoneSending<'a>(&'a AtomicBool);
+
+impl Drop for DoneSending<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Hands each report of a run to `on_report` and counts them.
+struct ReportFiler<'a> {
+    on_report: &'a mut (dyn FnMut(usize, std::result::Result<&Delivery, &str>) + Send),
+    /// The topic's name goes from each report to the next: a long run makes
+    /// no copy of it per report.
+    topic_name: String,
+    filed: FiledReports,
+}
+
+/// What the reports of a run came to.
+#[derive(Default)]
+struct FiledReports {
+    delivered: usize,
+    undelivered: Vec<String>,
+}
+
+impl<'a> ReportFiler<'a> {
+    fn new(
+        topic: &str,
+        on_report: &'a mut (dyn FnMut(usize, std::result::Result<&Delivery, &str>) + Send),
+    ) -> Self {
+        ReportFiler {
+            on_report,
+            topic_name: topic.to_string(),
+            filed: FiledReports::default(),
+        }
+    }
+
+    fn file(&mut self, report: Report<Reading>) {
+        match report {
+            Ok(written) => {
+                let sequence = written.sequence;
+                let delivery = Delivery::of(std::mem::take(&mut self.topic_name), written);
+                (self.on_report)(sequence, Ok(&delivery));
+                self.topic_name = delivery.topic;
+                self.filed.delivered += 1;
+            }
+            Err(failed) => {
+                let error = not_written(&failed);
+                (self.on_report)(failed.sequence, Err(&error));
+                self.filed.undelivered.push(error);
+            }
+        }
+    }
+
+    /// Waits for the reports still in flight (within the timeout), files them
+    /// and counts those that never came.
+    fn finish(mut self, producer: &ReportingProducer<Reading>) -> FiledReports {
+        let (reports, missing) = producer.flush();
+        reports.into_iter().for_each(|report| self.file(report));
+        if missing > 0 {
+            self.filed.undelivered.push(format!(
+                "{missing} reading(s) without a delivery report within {:?}",
+                producer.settings().timeout() + Duration::from_secs(1)
+            ));
+        }
+        self.filed
+    }
+}
+
+/// The fastest and slowest rates a producer paces (readings per second): beyond
+/// them a rate is a typo, not a plan (one a day is 1.2e-5).
+pub const RATE_RANGE: (f64, f64) = (1e-5, 1e6);
+
+/// Checks a rate (readings per second) before anything is sent or printed.
+pub fn check_rate(rate: Option<f64>) -> Result<()> {
+    rate.map(send_interval).transpose().map(|_| ())
+}
+
+/// The time between two sends at `rate` readings per second.
+pub(super) fn send_interval(rate: f64) -> Result<Duration> {
+    let (slowest, fastest) = RATE_RANGE;
+    if !(slowest..=fastest).contains(&rate) {
+        return Err(Error::config(
+            Setting::Rate,
+            format!(
+                "a rate of {rate:e} readings per second is outside {slowest:e}..{fastest:e}; \
+                 leave it out to send as fast as the broker takes them"
+            ),
+        ));
+    }
+    Ok(Duration::from_secs_f64(1.0 / rate))
+}
+
+/// Makes `count` readings with `generator` and sends them, at most `rate` per
+/// second when a rate is given; returns their delivery reports in send order.
+pub fn produce_weather(
+    settings: &KafkaSettings,
+    topic: &str,
+    generator: &mut WeatherGenerator,
+    count: usize,
+    rate: Option<f64>,
+) -> Result<Deliveries> {
+    let mut deliveries = Vec::with_capacity(count);
+    stream_weather(
+        settings,
+        topic,
+        generator,
+        count,
+        rate,
+        ReportsServed::BetweenSends,
+        &mut |sequence, report| {
+            if let Ok(delivery) = report {
+                deliveries.push((sequence, delivery.clone()));
+            }
+        },
+    )?;
+    // Reports arrive partition by partition; sends have one order.
+    deliveries.sort_by_key(|(sequence, _)| *sequence);
+    Ok(Deliveries(deliveries.into_iter().map(|(_, d)| d).collect()))
+}
