@@ -3,7 +3,7 @@
 mod common;
 
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{describe, kafka_lab, produce_raw, temp_dir, TestBroker};
 use kafka_lab::broker::Engine;
@@ -11,7 +11,7 @@ use kafka_lab::config::KafkaSettings;
 use kafka_lab::consume::{self, fresh_group_id, ConsumeOptions, StartFrom, WeatherConsumer};
 use kafka_lab::csv_log::read_csv_log;
 use kafka_lab::offsets;
-use kafka_lab::produce::{produce_readings, TimestampType};
+use kafka_lab::produce::{produce_readings, stream_weather, ReportsServed, TimestampType};
 use kafka_lab::weather::{Reading, WeatherGenerator};
 
 on_both_engines!(
@@ -641,4 +641,70 @@ fn the_fetch_wait_suits_the_engine(engine: Engine) {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// A paced run whose reports are served between sends files each report while
+/// it waits for the next send (not all at the end), and waits without spinning:
+/// librdkafka waits in whole milliseconds, and a poll of what is left of one
+/// would busy-loop through most of a run at 1,000 readings per second.
+#[test]
+fn paced_reports_served_between_sends_are_filed_as_they_land_without_spinning() {
+    let broker = TestBroker::start(Engine::Mock, &[("weather", 1)]);
+    let settings = broker.settings();
+    let mut generator = WeatherGenerator::default_cities(7);
+
+    // Four readings, one every 200 ms: each report is in before the next send.
+    let started = Instant::now();
+    let mut filed_at = Vec::new();
+    stream_weather(
+        &settings,
+        "weather",
+        &mut generator,
+        4,
+        Some(5.0),
+        ReportsServed::BetweenSends,
+        &mut |_, report| {
+            assert!(report.is_ok(), "{report:?}");
+            filed_at.push(started.elapsed());
+        },
+    )
+    .unwrap();
+    assert_eq!(filed_at.len(), 4);
+    for (i, at) in filed_at.iter().enumerate().take(3) {
+        let next_send = Duration::from_millis(200 * (i as u64 + 1));
+        assert!(*at < next_send, "report {i} filed at {at:?}: {filed_at:?}");
+    }
+
+    // 1,000 readings at 1,000 per second: about a second, mostly waiting.
+    let cpu_before = thread_cpu_time();
+    let started = Instant::now();
+    let delivered = stream_weather(
+        &settings,
+        "weather",
+        &mut generator,
+        1000,
+        Some(1000.0),
+        ReportsServed::BetweenSends,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let (cpu, wall) = (thread_cpu_time() - cpu_before, started.elapsed());
+    assert_eq!(delivered, 1000);
+    eprintln!("1,000 paced readings: {cpu:?} CPU time in {wall:?}");
+    assert!(
+        cpu < wall.mul_f64(0.4),
+        "the sending thread spun: {cpu:?} CPU time in {wall:?}"
+    );
+}
+
+/// CPU time this thread has used so far.
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `now`, which outlives the call.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(status, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }

@@ -46,8 +46,6 @@ use crate::weather::{Reading, Rfc3339Millis};
 pub use raw::{produce_raw, RawProducer};
 pub(crate) use reports::flush_promptly;
 pub use reports::{DeliveryReports, NotWritten, Report, ReportingProducer, Written};
-#[cfg(test)]
-use stream::send_interval;
 pub use stream::{check_rate, produce_weather, stream_weather, ReportsServed, RATE_RANGE};
 
 /// Who set a message's timestamp.
@@ -388,26 +386,7 @@ crate::shown_as_table!(Deliveries);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Setting;
     use crate::weather::WeatherGenerator;
-
-    #[test]
-    fn rates_outside_a_sane_range_are_refused() {
-        assert_eq!(send_interval(2.0).unwrap(), Duration::from_millis(500));
-        for bad in [0.0, -5.0, f64::NAN, f64::INFINITY, 1e-320, 1e-19, 1e7] {
-            let error = send_interval(bad).unwrap_err();
-            assert!(
-                matches!(
-                    error,
-                    Error::Config {
-                        setting: Setting::Rate,
-                        ..
-                    }
-                ),
-                "{bad}"
-            );
-        }
-    }
 
     #[test]
     fn a_duplicate_acknowledged_without_an_offset_shows_a_question_mark() {

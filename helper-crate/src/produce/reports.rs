@@ -342,7 +342,8 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
         if reports.is_empty() {
             // The next batch is likely as large as this one: sized for it, the
             // list is not regrown report by report (that was 4% of `produce`).
-            // Capped, so that one large flush leaves no large list behind.
+            // A fresh list is sized at most 8,000 reports; lists that trade
+            // places keep what their largest batch needed, for the run.
             reports.reserve(taken.min(8 * SERVE_REPORTS_EVERY));
             std::mem::swap(&mut inbox.reports, reports);
         } else {

@@ -4,8 +4,8 @@
 //! A producer's loop does two things: it queues messages (`send` returns at
 //! once) and it serves delivery reports (`poll`), which is also what frees the
 //! room the queued messages took. kcat and rust-rdkafka's examples do both on
-//! one thread, polling between sends; so does [`stream_weather`] by default
-//! ([`ReportsServed::BetweenSends`]). When every report is printed, printing is
+//! one thread, polling between sends; so does [`stream_weather`] with
+//! [`ReportsServed::BetweenSends`]. When every report is printed, printing is
 //! as much work as sending, and a second thread that serves and prints the
 //! reports while the first one sends finishes sooner
 //! ([`ReportsServed::OnTheirOwnThread`]), at the price of more CPU time: each
@@ -31,9 +31,9 @@ use super::{ReportingProducer, WeatherProducer};
 /// 2.02 CPU s and 1.63 s against 2.28 CPU s and 1.39 s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReportsServed {
-    /// By the sending thread, every few hundred sends and while a paced send
-    /// waits: the least CPU time. For an `on_report` that does little (counting,
-    /// keeping).
+    /// By the sending thread, once every [`SERVE_REPORTS_EVERY`] (1,000) sends
+    /// and while a paced send waits: the least CPU time. For an `on_report`
+    /// that does little (counting, keeping).
     BetweenSends,
     /// By a thread of their own, while the sends go on: the shortest run when
     /// `on_report` is as much work as a send (printing a row per report).
@@ -80,9 +80,17 @@ pub fn stream_weather(
     let (sent, filed) = match served {
         ReportsServed::BetweenSends => {
             let mut reports = Vec::new();
-            let sent = sends.run(|wait| {
-                producer.serve_reports_into(wait, &mut reports);
+            let sent = sends.run(SERVE_REPORTS_EVERY, |wait| {
+                // librdkafka waits in whole milliseconds and rust-rdkafka's
+                // `poll` spins through what is left of one: poll whole ones
+                // (at most 10, so that a report is filed within 10 ms of
+                // landing) and sleep the rest.
+                let whole_ms = Duration::from_millis(wait.as_millis().min(10) as u64);
+                producer.serve_reports_into(whole_ms, &mut reports);
                 reports.drain(..).for_each(|report| filer.file(report));
+                if whole_ms.is_zero() {
+                    std::thread::sleep(wait);
+                }
                 true
             });
             (sent, filer.finish(producer))
@@ -127,14 +135,14 @@ struct Sends<'a> {
 impl Sends<'_> {
     /// Makes and sends the readings until all are sent or a stop is asked for,
     /// and returns how many were sent. `between` runs between sends: with no
-    /// wait every [`SERVE_REPORTS_EVERY`] sends, and with the time left (at
-    /// most 50 ms at a time, so that a stop is noticed at once) while a paced
-    /// send is not yet due. It says whether to go on.
-    fn run(&mut self, mut between: impl FnMut(Duration) -> bool) -> Result<usize> {
+    /// wait once every `every` sends, and with the time left (at most 50 ms at
+    /// a time, so that a stop is noticed at once) while a paced send is not
+    /// yet due. It says whether to go on.
+    fn run(&mut self, every: usize, mut between: impl FnMut(Duration) -> bool) -> Result<usize> {
         let started = Instant::now();
         let mut sent = 0;
         'sending: while sent < self.count && !crate::shutdown::requested() {
-            if sent % SERVE_REPORTS_EVERY == 0 && !between(Duration::ZERO) {
+            if sent % every == 0 && !between(Duration::ZERO) {
                 break;
             }
             if let Some(interval) = self.interval {
@@ -187,8 +195,9 @@ fn sends_with_a_reports_thread(
         // a panic included (the scope waits for the thread before it unwinds).
         let done_sending = DoneSending(&sending);
         // A reports thread that ended early (its `on_report` panicked) stops
-        // the sends too: its panic is passed on below.
-        let sent = sends.run(|wait| {
+        // the sends too, at the next send (nothing serves the reports any
+        // more): its panic is passed on below.
+        let sent = sends.run(1, |wait| {
             std::thread::sleep(wait);
             !reporter.is_finished()
         });
@@ -226,6 +235,7 @@ struct FiledReports {
 }
 
 impl<'a> ReportFiler<'a> {
+    /// A filer for the reports of `topic`, each handed to `on_report`.
     fn new(
         topic: &str,
         on_report: &'a mut (dyn FnMut(usize, std::result::Result<&Delivery, &str>) + Send),
@@ -237,6 +247,8 @@ impl<'a> ReportFiler<'a> {
         }
     }
 
+    /// Hands one report to `on_report`, as a [`Delivery`] or the reading and
+    /// its error, and counts it.
     fn file(&mut self, report: Report<Reading>) {
         match report {
             Ok(written) => {
@@ -279,7 +291,7 @@ pub fn check_rate(rate: Option<f64>) -> Result<()> {
 }
 
 /// The time between two sends at `rate` readings per second.
-pub(super) fn send_interval(rate: f64) -> Result<Duration> {
+fn send_interval(rate: f64) -> Result<Duration> {
     let (slowest, fastest) = RATE_RANGE;
     if !(slowest..=fastest).contains(&rate) {
         return Err(Error::config(
@@ -319,4 +331,27 @@ pub fn produce_weather(
     // Reports arrive partition by partition; sends have one order.
     deliveries.sort_by_key(|(sequence, _)| *sequence);
     Ok(Deliveries(deliveries.into_iter().map(|(_, d)| d).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_outside_a_sane_range_are_refused() {
+        assert_eq!(send_interval(2.0).unwrap(), Duration::from_millis(500));
+        for bad in [0.0, -5.0, f64::NAN, f64::INFINITY, 1e-320, 1e-19, 1e7] {
+            let error = send_interval(bad).unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    Error::Config {
+                        setting: Setting::Rate,
+                        ..
+                    }
+                ),
+                "{bad}"
+            );
+        }
+    }
 }

@@ -26,9 +26,10 @@ pub fn run(settings: &KafkaSettings, args: &ProduceArgs) -> anyhow::Result<()> {
         // A row per report is as much work as a send: printed on a thread of
         // their own, they keep up; with none printed, they cost least served
         // between sends.
-        match rows {
-            Some(_) => ReportsServed::OnTheirOwnThread,
-            None => ReportsServed::BetweenSends,
+        if rows.is_some() {
+            ReportsServed::OnTheirOwnThread
+        } else {
+            ReportsServed::BetweenSends
         },
         &mut |_, report| {
             // A failed report is listed with the error at the end.
