@@ -392,20 +392,20 @@ fn consume_ends_within_its_bound_when_the_broker_dies() {
     assert_eq!(distinct.len(), rows.len(), "no message twice in the CSV");
 }
 
-/// Starts `kafka-lab -b BOOTSTRAP produce ARGS...` in `dir`, its JSON reports
-/// going to `stdout_file`.
+/// Starts `kafka-lab -b BOOTSTRAP produce --topic weather ARGS...` in `dir`,
+/// its reports going to `stdout`.
 fn spawn_produce(
     dir: &std::path::Path,
     bootstrap: &str,
     args: &[&str],
-    stdout_file: &std::path::Path,
+    stdout: impl Into<Stdio>,
 ) -> std::process::Child {
     Command::new(kafka_lab_bin())
         .current_dir(dir)
-        .args(["-b", bootstrap, "produce", "--topic", "weather", "--json"])
+        .args(["-b", bootstrap, "produce", "--topic", "weather"])
         .args(args)
         .stdin(Stdio::null())
-        .stdout(std::fs::File::create(stdout_file).unwrap())
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
@@ -450,8 +450,8 @@ fn produce_stops_on_the_first_signal_and_reports_every_delivered_reading() {
     let child = spawn_produce(
         &dir,
         broker.bootstrap(),
-        &["--count", "100000000"],
-        &reports,
+        &["--json", "--count", "100000000"],
+        std::fs::File::create(&reports).unwrap(),
     );
     let started = Instant::now();
     while std::fs::metadata(&reports).map_or(0, |m| m.len()) < 100_000 {
@@ -461,35 +461,20 @@ fn produce_stops_on_the_first_signal_and_reports_every_delivered_reading() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let (code, stderr, took) = signal_and_wait(child, libc::SIGTERM, Duration::from_secs(10));
-    eprintln!("stopped {took:?} after SIGTERM: {stderr}");
-    assert_eq!(code, Some(143), "{stderr}");
-    assert!(
-        stderr.contains("stopped by SIGTERM after sending"),
-        "{stderr}"
-    );
-    let delivered: usize = stderr
-        .split_once("readings: ")
-        .and_then(|(_, rest)| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("a delivered count in {stderr}"));
+    let delivered = delivered_after_sigterm(child);
     let printed = std::fs::read_to_string(&reports).unwrap().lines().count();
-    assert_eq!(printed, delivered, "a report line per delivered reading");
-    // The high watermarks: how many were written (the mock keeps only the
-    // newest few MB of each partition, so the low ones move up).
-    let stored: i64 = offsets::watermarks(&broker.settings(), "weather")
-        .unwrap()
-        .iter()
-        .map(|(_, _, high)| high)
-        .sum();
-    assert_eq!(stored as usize, delivered, "every stored reading reported");
+    assert_eq!(
+        printed as i64, delivered,
+        "a report line per delivered reading"
+    );
+    assert_eq!(written(&broker), delivered, "every stored reading reported");
 
     let paced_reports = dir.join("paced.jsonl");
     let paced = spawn_produce(
         &dir,
         broker.bootstrap(),
-        &["--count", "100", "--rate", "0.5"],
-        &paced_reports,
+        &["--json", "--count", "100", "--rate", "0.5"],
+        std::fs::File::create(&paced_reports).unwrap(),
     );
     // Its first reading is reported (so the handler is in place); the next
     // is due 2 s after the first.
@@ -521,32 +506,27 @@ fn produce_stops_on_the_first_signal_and_reports_every_delivered_reading() {
 fn a_quiet_produce_stops_on_the_first_signal_and_counts_every_delivered_reading() {
     let broker = TestBroker::start(Engine::Mock, &[("weather", 4)]);
     let dir = temp_dir("produce-quiet-sigterm");
-    let child = Command::new(kafka_lab_bin())
-        .current_dir(&dir)
-        .args(["-b", broker.bootstrap(), "produce", "--topic", "weather"])
-        .args(["--quiet", "--count", "100000000"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The high watermarks: how many were written (the mock keeps only the
-    // newest few MB of each partition, so the low ones move up).
-    let stored = || -> i64 {
-        offsets::watermarks(&broker.settings(), "weather")
-            .unwrap()
-            .iter()
-            .map(|(_, _, high)| high)
-            .sum()
-    };
+    let child = spawn_produce(
+        &dir,
+        broker.bootstrap(),
+        &["--quiet", "--count", "100000000"],
+        Stdio::null(),
+    );
     let started = Instant::now();
-    while stored() < 100_000 {
+    while written(&broker) < 100_000 {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "nothing stored"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    let delivered = delivered_after_sigterm(child);
+    assert_eq!(written(&broker), delivered, "every written reading counted");
+}
+
+/// Stops a running `produce` with SIGTERM, checks that it says so and exits
+/// 143 within 10 s, and returns how many readings it says were delivered.
+fn delivered_after_sigterm(child: std::process::Child) -> i64 {
     let (code, stderr, took) = signal_and_wait(child, libc::SIGTERM, Duration::from_secs(10));
     eprintln!("stopped {took:?} after SIGTERM: {stderr}");
     assert_eq!(code, Some(143), "{stderr}");
@@ -554,12 +534,22 @@ fn a_quiet_produce_stops_on_the_first_signal_and_counts_every_delivered_reading(
         stderr.contains("stopped by SIGTERM after sending"),
         "{stderr}"
     );
-    let delivered: i64 = stderr
+    stderr
         .split_once("readings: ")
         .and_then(|(_, rest)| rest.split(' ').next())
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("a delivered count in {stderr}"));
-    assert_eq!(stored(), delivered, "every written reading counted");
+        .unwrap_or_else(|| panic!("a delivered count in {stderr}"))
+}
+
+/// How many messages were written to `weather`: the sum of its high
+/// watermarks (the mock keeps only the newest few MB of each partition, so
+/// its low watermarks move up).
+fn written(broker: &TestBroker) -> i64 {
+    offsets::watermarks(&broker.settings(), "weather")
+        .unwrap()
+        .iter()
+        .map(|(_, _, high)| high)
+        .sum()
 }
 
 /// A value the consumer cannot fetch (5 MB, with the client's fetch sizes at
