@@ -329,3 +329,31 @@ fn broker_command_stops_cleanly_on_sigterm(engine: Engine) {
         "nothing listens at {listen} after the stop"
     );
 }
+
+#[test]
+fn the_mock_answers_the_first_request_on_a_new_connection_at_once() {
+    use std::io::{Read, Write};
+    // kafka-lab serves the mock cluster at its address through a forwarder.
+    // It used to look for new connections every 20 ms, so the first request
+    // on each connection waited up to 20 ms (librdkafka 2.12 opens two before
+    // its first send): twenty connections waited 200-400 ms in all; now 3-60.
+    let broker = TestBroker::start(Engine::Mock, &[]);
+    // ApiVersions v0: size 11, api key 18, version 0, correlation id 1, client id "t".
+    const API_VERSIONS: [u8; 15] = [0, 0, 0, 11, 0, 18, 0, 0, 0, 0, 0, 1, 0, 1, b't'];
+    let mut waited = Duration::ZERO;
+    for _ in 0..20 {
+        let started = Instant::now();
+        let mut connection = std::net::TcpStream::connect(broker.bootstrap()).unwrap();
+        connection.write_all(&API_VERSIONS).unwrap();
+        let mut size = [0u8; 4];
+        connection.read_exact(&mut size).unwrap();
+        waited += started.elapsed();
+        let mut answer = vec![0u8; u32::from_be_bytes(size) as usize];
+        connection.read_exact(&mut answer).unwrap();
+        assert_eq!(answer[..4], [0, 0, 0, 1], "the answer to correlation id 1");
+    }
+    assert!(
+        waited < Duration::from_millis(100),
+        "twenty first answers took {waited:?} in all"
+    );
+}

@@ -81,15 +81,34 @@ impl MockBroker {
                     let upstream = self.upstream;
                     std::thread::spawn(move || forward(client, upstream));
                 }
+                // Waits for the next connection, not for a fixed time: a
+                // client's first request would otherwise wait out the sleep
+                // (up to 20 ms on each new connection, measured in session 11).
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(20));
+                    wait_for_a_connection(&listener, Duration::from_millis(100));
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Error::Broker(format!("accept on {}: {e}", self.listen))),
             }
         }
         let _ = self.client.flush(Duration::from_secs(1));
         Ok(())
     }
+}
+
+/// Returns once a connection waits on `listener`, a signal arrives (Ctrl-C:
+/// the caller then sees the stop it asked for), or `limit` has passed.
+fn wait_for_a_connection(listener: &TcpListener, limit: Duration) {
+    use std::os::fd::AsRawFd;
+    let mut pending = libc::pollfd {
+        fd: listener.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let limit_ms = libc::c_int::try_from(limit.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: one valid pollfd that lives through the call. A failure (EINTR)
+    // only ends the wait early, which the caller's loop expects.
+    unsafe { libc::poll(&mut pending, 1, limit_ms) };
 }
 
 /// Copies bytes both ways between a client and the mock until either side closes.
