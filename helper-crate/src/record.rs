@@ -13,6 +13,7 @@
 use rdkafka::message::{BorrowedMessage, Message};
 use serde::Serialize;
 
+use crate::display::Cell;
 use crate::weather::Reading;
 
 /// One reading as it was read: where it was in the log, and what it said.
@@ -34,15 +35,15 @@ pub struct ConsumedRecord {
 
 impl crate::display::StreamedRow for ConsumedRecord {
     /// The record's cells, the columns of `kafka_log.csv`.
-    fn with_cells<R>(&self, f: impl FnOnce(&[&dyn std::fmt::Display]) -> R) -> R {
+    fn with_cells<R>(&self, f: impl FnOnce(&[Cell<'_>]) -> R) -> R {
         let timestamp = crate::weather::Rfc3339Millis::of(&self.reading.timestamp);
         f(&[
-            &self.topic,
-            &self.partition,
-            &self.offset,
-            &timestamp,
-            &self.reading.city,
-            &crate::display::OneDecimal(self.reading.temperature),
+            Cell::Text(&self.topic),
+            Cell::Number(self.partition.into()),
+            Cell::Number(self.offset),
+            Cell::Text(timestamp.as_str()),
+            Cell::Text(&self.reading.city),
+            Cell::OneDecimal(self.reading.temperature),
         ])
     }
 }

@@ -60,7 +60,13 @@ impl Reading {
         // Writing a string or a float into memory cannot fail.
         let _ = serde_json::to_writer(&mut *out, &self.city);
         out.extend_from_slice(b",\"temperature\":");
-        let _ = serde_json::to_writer(&mut *out, &self.temperature);
+        match crate::display::OneDecimal(self.temperature).exact_text(&mut [0u8; 40]) {
+            // Every generated reading: its text with one decimal.
+            Some(text) => out.extend_from_slice(text.as_bytes()),
+            None => {
+                let _ = serde_json::to_writer(&mut *out, &self.temperature);
+            }
+        }
         out.push(b'}');
     }
 
@@ -417,6 +423,24 @@ mod tests {
         readings[14].timestamp = DateTime::from_timestamp_millis(0).expect("the epoch");
         readings[15].timestamp = DateTime::<Utc>::MAX_UTC;
         readings[16].timestamp = DateTime::<Utc>::MIN_UTC;
+        // Temperatures with one decimal (the fast path), and ones without.
+        let temperatures = (-3000..=3000)
+            .map(|k| k as f64 / 10.0)
+            .chain((-3000..=3000).map(|k| k as f64 / 100.0))
+            .chain((-3000..=3000).map(|k| k as f64 * 0.0137 + 0.05))
+            .chain([
+                0.1 + 0.2,
+                1e13 + 0.5,
+                99_999_999_999_999.9,
+                1e14,
+                1e15,
+                2.5e-7,
+            ]);
+        for temperature in temperatures {
+            let mut reading = readings[20].clone();
+            reading.temperature = temperature;
+            readings.push(reading);
+        }
         for reading in &readings {
             let mut by_hand = Vec::new();
             reading.write_json(&mut by_hand);

@@ -11,7 +11,7 @@ use kafka_lab::config::KafkaSettings;
 use kafka_lab::consume::{self, fresh_group_id, ConsumeOptions, StartFrom, WeatherConsumer};
 use kafka_lab::csv_log::read_csv_log;
 use kafka_lab::offsets;
-use kafka_lab::produce::{produce_readings, stream_weather, ReportsServed, TimestampType};
+use kafka_lab::produce::{produce_readings, stream_weather, TimestampType};
 use kafka_lab::weather::{Reading, WeatherGenerator};
 
 on_both_engines!(
@@ -662,7 +662,6 @@ fn paced_reports_served_between_sends_are_filed_as_they_land_without_spinning() 
         &mut generator,
         4,
         Some(5.0),
-        ReportsServed::BetweenSends,
         &mut |_, report| {
             assert!(report.is_ok(), "{report:?}");
             filed_at.push(started.elapsed());
@@ -684,7 +683,6 @@ fn paced_reports_served_between_sends_are_filed_as_they_land_without_spinning() 
         &mut generator,
         1000,
         Some(1000.0),
-        ReportsServed::BetweenSends,
         &mut |_, _| {},
     )
     .unwrap();

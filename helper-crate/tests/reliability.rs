@@ -499,9 +499,8 @@ fn produce_stops_on_the_first_signal_and_reports_every_delivered_reading() {
     );
 }
 
-/// The same stop for `produce --quiet`, whose reports are served between sends
-/// on the sending thread (not on a thread of their own): the count it states is
-/// what the topic holds, and it exits 143.
+/// The same stop for `produce --quiet`, which prints no row (and so starts no
+/// printing thread): the count it states is what the topic holds, and it exits 143.
 #[test]
 fn a_quiet_produce_stops_on_the_first_signal_and_counts_every_delivered_reading() {
     let broker = TestBroker::start(Engine::Mock, &[("weather", 4)]);

@@ -35,7 +35,7 @@ use crate::csv_log::CsvLog;
 use crate::display::{AsTable, Table};
 use crate::error::{Error, Result};
 use crate::offsets;
-use crate::produce::{stream_weather, ReportingProducer, ReportsServed};
+use crate::produce::{stream_weather, ReportingProducer};
 
 mod peers;
 use crate::weather::{WeatherGenerator, DEFAULT_CITIES};
@@ -204,7 +204,6 @@ pub fn run_bench(
         &mut options.readings(),
         total,
         None,
-        ReportsServed::BetweenSends,
         &mut |_, _| {
             reported += 1;
             step(progress, reported, total);

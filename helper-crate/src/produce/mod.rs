@@ -27,7 +27,6 @@
 //! kcat equivalent: `kcat -P -b HOST -t weather -K: -D'\n'` (kcat prints no
 //! delivery reports unless run with `-v`).
 
-use std::fmt;
 use std::time::Duration;
 
 use rdkafka::message::Timestamp;
@@ -40,13 +39,13 @@ mod stream;
 #[doc(hidden)]
 pub mod topic_handle;
 use crate::config::KafkaSettings;
-use crate::display::{AsTable, Column, OneDecimal, StreamedRow, Table};
+use crate::display::{AsTable, Cell, Column, StreamedRow, Table};
 use crate::error::{Error, Result};
 use crate::weather::{Reading, Rfc3339Millis};
 pub use raw::{produce_raw, RawProducer};
 pub(crate) use reports::flush_promptly;
 pub use reports::{DeliveryReports, NotWritten, Report, ReportingProducer, Written};
-pub use stream::{check_rate, produce_weather, stream_weather, ReportsServed, RATE_RANGE};
+pub use stream::{check_rate, produce_weather, stream_weather, RATE_RANGE};
 
 /// Who set a message's timestamp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -335,30 +334,19 @@ pub const DELIVERY_COLUMNS: [Column; 7] = [
 ];
 
 impl StreamedRow for Delivery {
-    /// The report's cells, in the order of [`DELIVERY_COLUMNS`].
-    fn with_cells<R>(&self, f: impl FnOnce(&[&dyn fmt::Display]) -> R) -> R {
+    /// The report's cells, in the order of [`DELIVERY_COLUMNS`]: `?` for an
+    /// offset the broker did not report.
+    fn with_cells<R>(&self, f: impl FnOnce(&[Cell<'_>]) -> R) -> R {
         let timestamp = Rfc3339Millis::of(&self.reading.timestamp);
         f(&[
-            &self.topic,
-            &self.partition,
-            &ShownOffset(self.reported_offset()),
-            &self.reading.key(),
-            &timestamp,
-            &self.reading.city,
-            &OneDecimal(self.reading.temperature),
+            Cell::Text(&self.topic),
+            Cell::Number(self.partition.into()),
+            self.reported_offset().map_or(Cell::Text("?"), Cell::Number),
+            Cell::Text(self.reading.key()),
+            Cell::Text(timestamp.as_str()),
+            Cell::Text(&self.reading.city),
+            Cell::OneDecimal(self.reading.temperature),
         ])
-    }
-}
-
-/// An offset in a report: `?` when the broker did not report it.
-struct ShownOffset(Option<i64>);
-
-impl fmt::Display for ShownOffset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(offset) => offset.fmt(f),
-            None => "?".fmt(f),
-        }
     }
 }
 

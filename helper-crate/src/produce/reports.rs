@@ -1,7 +1,7 @@
 //! Delivery reports: what comes back for every message sent, and the producer
 //! that keeps them until they are taken.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -158,9 +158,9 @@ impl<T: Send + Sync + 'static> ProducerContext for DeliveryReports<T> {
 /// A producer that sends messages, each with a `T` that comes back in its
 /// delivery report. [`super::WeatherProducer`] and [`super::RawProducer`] are made of it.
 ///
-/// One thread may send while another serves and takes the reports (librdkafka's
-/// calls are thread-safe): the counts are atomic for that. One thread sends:
-/// the sequence numbers count its sends.
+/// One thread sends, and serves the reports between sends: the sequence
+/// numbers count its sends. The counts are atomic because a producer is shared
+/// (`&self`) by the code that sends and the code that files the reports.
 pub struct ReportingProducer<T: Send + Sync + 'static> {
     /// The topic `connect_to` looked up, and its handle. Declared before the
     /// producer: fields drop in order, and the handle must go before its client.
@@ -169,9 +169,6 @@ pub struct ReportingProducer<T: Send + Sync + 'static> {
     settings: KafkaSettings,
     sent: AtomicUsize,
     reported: AtomicUsize,
-    /// Another thread serves the reports: sends never do (if they did, two
-    /// threads would take reports and could hand them over out of order).
-    served_elsewhere: AtomicBool,
 }
 
 /// Delivery reports are served (their callbacks run) once every this many
@@ -190,7 +187,6 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
             settings: settings.clone(),
             sent: AtomicUsize::new(0),
             reported: AtomicUsize::new(0),
-            served_elsewhere: AtomicBool::new(false),
         })
     }
 
@@ -249,12 +245,11 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
         P: ToBytes + ?Sized,
     {
         let topic = record.topic;
-        let serve = !self.served_elsewhere.load(Ordering::Relaxed);
-        send_making_room(&self.producer, record, self.settings.timeout(), serve).map_err(|e| {
+        send_making_room(&self.producer, record, self.settings.timeout()).map_err(|e| {
             self.settings
                 .client_error(format!("sending to '{topic}'"), e)
         })?;
-        self.count_send(serve);
+        self.count_send();
         Ok(())
     }
 
@@ -276,13 +271,12 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
                 .timestamp(timestamp_ms);
             return self.send(record);
         };
-        let serve = !self.served_elsewhere.load(Ordering::Relaxed);
         let mut opaque = self.opaque(sent);
         let mut room = RoomInQueue::new(self.settings.timeout());
         while let Err((code, returned)) =
             handle.send(&self.producer, key, value, timestamp_ms, opaque)
         {
-            if code != RDKafkaErrorCode::QueueFull || !room.wait(&self.producer, serve) {
+            if code != RDKafkaErrorCode::QueueFull || !room.wait(&self.producer) {
                 let error = KafkaError::MessageProduction(code);
                 return Err(self
                     .settings
@@ -290,23 +284,17 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
             }
             opaque = returned;
         }
-        self.count_send(serve);
+        self.count_send();
         Ok(())
     }
 
-    /// Counts one send and, when this thread serves the reports, serves them
-    /// once every [`SERVE_REPORTS_EVERY`] sends.
-    fn count_send(&self, serve: bool) {
+    /// Counts one send, and serves the reports once every
+    /// [`SERVE_REPORTS_EVERY`] sends.
+    fn count_send(&self) {
         let sent = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
-        if serve && sent.is_multiple_of(SERVE_REPORTS_EVERY) {
+        if sent.is_multiple_of(SERVE_REPORTS_EVERY) {
             self.producer.poll(Duration::ZERO);
         }
-    }
-
-    /// From now on another thread serves the reports (with
-    /// [`ReportingProducer::serve_reports`]); sends leave them to it.
-    pub fn serve_reports_elsewhere(&self) {
-        self.served_elsewhere.store(true, Ordering::Relaxed);
     }
 
     /// The box a record carries: the next sequence number and `sent`.
@@ -394,14 +382,12 @@ impl<T: Send + Sync + 'static> Drop for ReportingProducer<T> {
 }
 
 /// Queues `record`. When librdkafka's local queue is full (the producer is
-/// faster than the broker), serves delivery reports to make room (or, if
-/// another thread serves them, waits for it) and tries again, for at most
-/// `patience`.
+/// faster than the broker), serves delivery reports to make room and tries
+/// again, for at most `patience`.
 pub(crate) fn send_making_room<C, K, P>(
     producer: &BaseProducer<C>,
     mut record: BaseRecord<'_, K, P, C::DeliveryOpaque>,
     patience: Duration,
-    serve: bool,
 ) -> std::result::Result<(), KafkaError>
 where
     C: ProducerContext,
@@ -414,7 +400,7 @@ where
             Ok(()) => return Ok(()),
             Err((e, returned))
                 if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull)
-                    && room.wait(producer, serve) =>
+                    && room.wait(producer) =>
             {
                 record = returned;
             }
@@ -439,10 +425,9 @@ impl RoomInQueue {
         }
     }
 
-    /// Waits a millisecond for room (serving reports, which frees it, when
-    /// this thread serves them) and says whether to try again: `false` once
-    /// the patience is spent.
-    fn wait<C: ProducerContext>(&mut self, producer: &BaseProducer<C>, serve: bool) -> bool {
+    /// Serves reports, which frees room, or waits a moment for them, and says
+    /// whether to try again: `false` once the patience is spent.
+    fn wait<C: ProducerContext>(&mut self, producer: &BaseProducer<C>) -> bool {
         let patience = self.patience;
         if Instant::now()
             >= *self
@@ -451,11 +436,7 @@ impl RoomInQueue {
         {
             return false;
         }
-        if serve {
-            producer.poll(Duration::from_millis(1));
-        } else {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        serve_or_nap(producer, producer.in_flight_count());
         true
     }
 }
@@ -465,21 +446,45 @@ impl RoomInQueue {
 /// Not rust-rdkafka's `flush`: it serves reports in polls of 100 ms that last
 /// their whole 100 ms, so every flush took at least 100 ms, even when the last
 /// report came back 1 ms after the last send (measured: `produce --count 1`
-/// spent 100 ms of its 170 ms in the flush). This one polls 1 ms at a time and
-/// returns as soon as nothing is in flight.
+/// spent 100 ms of its 170 ms in the flush). This one returns as soon as
+/// nothing is in flight.
+///
+/// Nor does it wait inside `poll`: rust-rdkafka's `poll` hands librdkafka whole
+/// milliseconds and spins through what is left of one, so polls of 1 ms were a
+/// busy loop that took a core from the threads that finish the sends (the
+/// end of a run, on 2 cores). A poll that does not wait serves what is in;
+/// while nothing comes, this thread sleeps [`REPORT_NAP`] at a time.
 pub(crate) fn flush_promptly<C: ProducerContext>(
     producer: &BaseProducer<C>,
     timeout: Duration,
 ) -> std::result::Result<(), KafkaError> {
     let deadline = Instant::now() + timeout;
-    while producer.in_flight_count() > 0 {
+    let mut in_flight = producer.in_flight_count();
+    while in_flight > 0 {
         if Instant::now() >= deadline {
             return Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut));
         }
-        producer.poll(Duration::from_millis(1));
+        in_flight = serve_or_nap(producer, in_flight);
     }
     Ok(())
 }
+
+/// Serves the reports that are in, without waiting; if none was (as many
+/// messages are in flight as `in_flight`, counted before), sleeps
+/// [`REPORT_NAP`]. Returns the messages now in flight.
+fn serve_or_nap<C: ProducerContext>(producer: &BaseProducer<C>, in_flight: i32) -> i32 {
+    producer.poll(Duration::ZERO);
+    let still_in_flight = producer.in_flight_count();
+    if still_in_flight == in_flight {
+        std::thread::sleep(REPORT_NAP);
+    }
+    still_in_flight
+}
+
+/// How long [`serve_or_nap`] sleeps while no report comes: a report is served
+/// within about this long of landing, and the waiting thread wakes some 5,000
+/// times a second, a few microseconds each.
+const REPORT_NAP: Duration = Duration::from_micros(200);
 
 #[cfg(test)]
 mod tests {

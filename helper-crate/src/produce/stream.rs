@@ -4,14 +4,16 @@
 //! A producer's loop does two things: it queues messages (`send` returns at
 //! once) and it serves delivery reports (`poll`), which is also what frees the
 //! room the queued messages took. kcat and rust-rdkafka's examples do both on
-//! one thread, polling between sends; so does [`stream_weather`] with
-//! [`ReportsServed::BetweenSends`]. When every report is printed, printing is
-//! as much work as sending, and a second thread that serves and prints the
-//! reports while the first one sends finishes sooner
-//! ([`ReportsServed::OnTheirOwnThread`]), at the price of more CPU time: each
-//! report and the reading it carries change threads.
+//! one thread, polling between sends; so does [`stream_weather`]: once every
+//! 1,000 sends, and while a paced send is not yet due.
+//!
+//! Measured on the mock, 1,000,000 readings (docs/performance.md, session 10):
+//! served between sends, the reports took a third less CPU time than on a
+//! thread of their own (1.20-1.52 against 1.83-2.01 CPU s), where each report
+//! and the reading it carries changed threads. A caller with much to do per
+//! report (the command line prints a row for each) hands that work on to a
+//! thread of its own instead.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::KafkaSettings;
@@ -22,27 +24,9 @@ use super::reports::SERVE_REPORTS_EVERY;
 use super::{not_written, Deliveries, Delivery, RecordEncoder, Report};
 use super::{ReportingProducer, WeatherProducer};
 
-/// Which thread serves the delivery reports of [`stream_weather`].
-///
-/// Measured on the mock, 1,000,000 readings, alternated runs
-/// (docs/performance.md, "Session 10"): with nothing printed, serving them
-/// between sends took 1.20-1.52 CPU s and 0.91-1.17 s, against 1.83-2.01 CPU s
-/// and 1.09-1.18 s on a thread of their own; with every report printed,
-/// 2.02 CPU s and 1.63 s against 2.28 CPU s and 1.39 s.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReportsServed {
-    /// By the sending thread, once every [`SERVE_REPORTS_EVERY`] (1,000) sends
-    /// and while a paced send waits: the least CPU time. For an `on_report`
-    /// that does little (counting, keeping).
-    BetweenSends,
-    /// By a thread of their own, while the sends go on: the shortest run when
-    /// `on_report` is as much work as a send (printing a row per report).
-    OnTheirOwnThread,
-}
-
 /// Makes `count` readings with `generator` and sends them, at most `rate` per
 /// second when a rate is given; each report is handed to `on_report` as it
-/// arrives (served as `served` says), so a long run holds none of them. Returns
+/// arrives (served between sends), so a long run holds none of them. Returns
 /// how many were delivered, or [`Error::Delivery`] naming those that were not.
 ///
 /// A stop asked for with Ctrl-C or SIGTERM ([`crate::shutdown`]) ends the sends:
@@ -54,7 +38,6 @@ pub fn stream_weather(
     generator: &mut WeatherGenerator,
     count: usize,
     rate: Option<f64>,
-    served: ReportsServed,
     on_report: &mut (dyn FnMut(usize, std::result::Result<&Delivery, &str>) + Send),
 ) -> Result<usize> {
     let interval = rate.map(send_interval).transpose()?;
@@ -77,26 +60,19 @@ pub fn stream_weather(
         interval,
     };
     let mut filer = ReportFiler::new(topic, on_report);
-    let (sent, filed) = match served {
-        ReportsServed::BetweenSends => {
-            let mut reports = Vec::new();
-            let sent = sends.run(SERVE_REPORTS_EVERY, |wait| {
-                // librdkafka waits in whole milliseconds and rust-rdkafka's
-                // `poll` spins through what is left of one: poll whole ones
-                // (at most 10, so that a report is filed within 10 ms of
-                // landing) and sleep the rest.
-                let whole_ms = Duration::from_millis(wait.as_millis().min(10) as u64);
-                producer.serve_reports_into(whole_ms, &mut reports);
-                reports.drain(..).for_each(|report| filer.file(report));
-                if whole_ms.is_zero() {
-                    std::thread::sleep(wait);
-                }
-                true
-            });
-            (sent, filer.finish(producer))
+    let mut reports = Vec::new();
+    let sent = sends.run(|wait| {
+        // librdkafka waits in whole milliseconds and rust-rdkafka's `poll`
+        // spins through what is left of one: poll whole ones (at most 10, so
+        // that a report is filed within 10 ms of landing) and sleep the rest.
+        let whole_ms = Duration::from_millis(wait.as_millis().min(10) as u64);
+        producer.serve_reports_into(whole_ms, &mut reports);
+        reports.drain(..).for_each(|report| filer.file(report));
+        if whole_ms.is_zero() {
+            std::thread::sleep(wait);
         }
-        ReportsServed::OnTheirOwnThread => sends_with_a_reports_thread(sends, filer),
-    };
+    });
+    let filed = filer.finish(producer);
     generator.real_time();
     let sent = sent?;
     let FiledReports {
@@ -135,23 +111,23 @@ struct Sends<'a> {
 impl Sends<'_> {
     /// Makes and sends the readings until all are sent or a stop is asked for,
     /// and returns how many were sent. `between` runs between sends: with no
-    /// wait once every `every` sends, and with the time left (at most 50 ms at
+    /// wait once every [`SERVE_REPORTS_EVERY`] sends, and with the time left (at most 50 ms at
     /// a time, so that a stop is noticed at once) while a paced send is not
-    /// yet due. It says whether to go on.
-    fn run(&mut self, every: usize, mut between: impl FnMut(Duration) -> bool) -> Result<usize> {
+    /// yet due.
+    fn run(&mut self, mut between: impl FnMut(Duration)) -> Result<usize> {
         let started = Instant::now();
         let mut sent = 0;
         'sending: while sent < self.count && !crate::shutdown::requested() {
-            if sent % every == 0 && !between(Duration::ZERO) {
-                break;
+            if sent % SERVE_REPORTS_EVERY == 0 {
+                between(Duration::ZERO);
             }
             if let Some(interval) = self.interval {
                 let due = started + interval.mul_f64(sent as f64);
                 while let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    if crate::shutdown::requested() || !between(wait.min(Duration::from_millis(50)))
-                    {
+                    if crate::shutdown::requested() {
                         break 'sending;
                     }
+                    between(wait.min(Duration::from_millis(50)));
                 }
             }
             let reading = self.generator.next_reading();
@@ -159,62 +135,6 @@ impl Sends<'_> {
             sent += 1;
         }
         Ok(sent)
-    }
-}
-
-/// [`ReportsServed::OnTheirOwnThread`]: this thread sends, a second one serves
-/// the reports and files them, then flushes what is in flight once the sends
-/// end. Returns what each side ended with.
-fn sends_with_a_reports_thread(
-    mut sends: Sends<'_>,
-    mut filer: ReportFiler<'_>,
-) -> (Result<usize>, FiledReports) {
-    let producer = sends.producer;
-    // Sends now leave the reports to the other thread: if both took them, they
-    // could be handed over out of order.
-    producer.serve_reports_elsewhere();
-    let sending = AtomicBool::new(true);
-    std::thread::scope(|scope| {
-        // Named, so that `top -H` and `perf` tell it from the sending thread.
-        let reporter = std::thread::Builder::new()
-            .name("delivery-reports".into())
-            .spawn_scoped(scope, || {
-                let mut reports = Vec::new();
-                while sending.load(Ordering::Acquire) {
-                    // Each poll serves reports for its whole 10 ms: short enough
-                    // that a paced reading's report shows as it lands.
-                    producer.serve_reports_into(Duration::from_millis(10), &mut reports);
-                    reports.drain(..).for_each(|report| filer.file(report));
-                }
-                filer.finish(producer)
-            })
-            // What `scope.spawn` does too: a system that cannot start a thread
-            // cannot run a producer either (librdkafka starts several).
-            .expect("the system starts a thread");
-        // Ends the reports thread's loop however this thread leaves the scope,
-        // a panic included (the scope waits for the thread before it unwinds).
-        let done_sending = DoneSending(&sending);
-        // A reports thread that ended early (its `on_report` panicked) stops
-        // the sends too, at the next send (nothing serves the reports any
-        // more): its panic is passed on below.
-        let sent = sends.run(1, |wait| {
-            std::thread::sleep(wait);
-            !reporter.is_finished()
-        });
-        drop(done_sending);
-        let filed = reporter
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (sent, filed)
-    })
-}
-
-/// Clears the "still sending" flag of [`sends_with_a_reports_thread`] when dropped.
-struct DoneSending<'a>(&'a AtomicBool);
-
-impl Drop for DoneSending<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -321,7 +241,6 @@ pub fn produce_weather(
         generator,
         count,
         rate,
-        ReportsServed::BetweenSends,
         &mut |sequence, report| {
             if let Ok(delivery) = report {
                 deliveries.push((sequence, delivery.clone()));
