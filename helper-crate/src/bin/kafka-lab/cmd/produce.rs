@@ -70,9 +70,9 @@ pub fn run(settings: &KafkaSettings, args: &ProduceArgs) -> anyhow::Result<()> {
 /// Making a row per report costs about as much as sending the reading it
 /// reports. The sending thread, which also serves the reports between sends,
 /// only copies each report's fields into a batch; this thread makes the rows
-/// and writes them. Measured on the mock, 1,000,000 readings: 0.77-0.78x
-/// `kcat -P` with the rows printed on the sending thread's heels, 0.87-0.88x
-/// like this (docs/performance.md, session 11).
+/// and writes them. Measured on the mock, 1,000,000 readings: 0.55x `kcat -P`
+/// when a second thread served the reports and printed them, 0.84-0.90x like
+/// this (docs/performance.md, session 11).
 struct RowsThread<'scope> {
     batch: Batch,
     rows_per_batch: usize,
