@@ -70,18 +70,19 @@ ticks=$(getconf CLK_TCK)
 
 # timed NAME COMMAND...: appends "NAME<TAB>wall<TAB>cpu<TAB>broker cpu" of one run
 # to $work/times.
-# The wall clock in milliseconds (time's own %e has only hundredths of a
-# second, a seventh of kcat's 0.07 s at 200,000).
+# The wall clock from bash's own microsecond clock (time's %e has only
+# hundredths of a second, a seventh of kcat's 0.077 s at 200,000; a `date` process
+# on each side would add its own start).
 timed() {
   local name="$1" before start end
   shift
   before=$(broker_cpu)
-  start=$(date +%s%N)
+  start=$EPOCHREALTIME
   /usr/bin/time -f "%U %S" -o "$work/one" "$@" >/dev/null 2>"$work/stderr" ||
     { echo "$name failed:" >&2; cat "$work/stderr" >&2; exit 1; }
-  end=$(date +%s%N)
-  awk -v n="$name" -v w="$(( (end - start) / 1000000 ))" -v b="$(( $(broker_cpu) - before ))" -v t="$ticks" \
-    '{ printf "%s\t%.3f\t%.2f\t%.2f\n", n, w / 1000, $1 + $2, b / t }' "$work/one" >>"$work/times"
+  end=$EPOCHREALTIME
+  awk -v n="$name" -v s="$start" -v e="$end" -v b="$(( $(broker_cpu) - before ))" -v t="$ticks" \
+    '{ printf "%s\t%.3f\t%.2f\t%.2f\n", n, e - s, $1 + $2, b / t }' "$work/one" >>"$work/times"
 }
 : >"$work/times"
 for _ in $(seq 1 "$runs"); do

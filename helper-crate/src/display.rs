@@ -243,7 +243,7 @@ impl std::fmt::Display for Cell<'_> {
         let mut buffer = [0u8; 40];
         match *self {
             Cell::Text(text) => f.pad(text),
-            Cell::Number(number) => f.pad(integer_text(number, &mut buffer)),
+            Cell::Number(number) => std::fmt::Display::fmt(&number, f),
             Cell::OneDecimal(value) => f.pad(&OneDecimal(value).text(&mut buffer)),
         }
     }
@@ -430,11 +430,12 @@ impl OneDecimal {
     /// The value in whole tenths, when integer arithmetic rounds it exactly as
     /// `{:.1}` does (which rounds the exact binary value, ties to even): for
     /// values short of 1e14 whose tenths are not within a millionth of a tie.
-    /// `x * 10.0` is itself rounded, but by far less than a millionth at these
-    /// sizes, and every tie (k + 0.5) is exactly representable: a product that
-    /// far from a tie lies on the same side of it as the exact value, so both
-    /// round alike. The lab's temperatures already have one decimal, so they
-    /// all qualify; the rest take the exact (and slower) formatter.
+    /// `x * 10.0` is itself rounded (by up to 0.06 near 1e15 tenths), but
+    /// rounding never crosses a representable value, and every tie (k + 0.5)
+    /// is exactly representable at these sizes: the product lies on the same
+    /// side of each tie as the exact value, or on it, and a product on a tie
+    /// (or within a millionth of one) takes the exact formatter. The lab's
+    /// temperatures already have one decimal, so they all qualify.
     ///
     /// Rounded by hand, half away from zero as `f64::round` does: that one is
     /// a call into the C library on x86-64, a fifth of this function's time.
@@ -547,6 +548,10 @@ mod tests {
             0.35,
             1e13,
             -1e13,
+            99_999_999_999_999.97,
+            -99_999_999_999_999.97,
+            99_999_999_999_999.94,
+            1e14 - 0.05,
             3e14,
             1e300,
             -1e-300,

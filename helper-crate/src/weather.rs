@@ -435,6 +435,9 @@ mod tests {
                 1e14,
                 1e15,
                 2.5e-7,
+                99_999_999_999_999.97,
+                -99_999_999_999_999.97,
+                1e14 - 0.05,
             ]);
         for temperature in temperatures {
             let mut reading = readings[20].clone();

@@ -25,6 +25,7 @@ on_both_engines!(
     a_time_after_the_newest_message_means_the_end,
     a_read_to_the_end_does_not_wait_out_an_empty_fetch,
     a_quiet_produce_prints_no_row_and_debug_prints_librdkafkas_log,
+    the_rows_of_a_burst_show_each_stored_reading_once,
     the_fetch_wait_suits_the_engine,
 );
 
@@ -615,6 +616,83 @@ fn a_quiet_produce_prints_no_row_and_debug_prints_librdkafkas_log(engine: Engine
 
     let both = kafka_lab(&dir, &["-b", b, "produce", "--quiet", "--json"]);
     assert_eq!(both.status.code(), Some(2), "{}", describe(&both));
+}
+
+/// `produce` prints its rows on a thread of their own, fed batches of 1,000
+/// reports: 2,500 readings make three batches. Under one header, a row per
+/// stored reading, each once, each partition's offsets rising, and each row
+/// says what the topic holds at its offset (city, temperature).
+fn the_rows_of_a_burst_show_each_stored_reading_once(engine: Engine) {
+    let broker = TestBroker::start(engine, &[("weather", 3)]);
+    let dir = temp_dir("rows");
+    let out = kafka_lab(
+        &dir,
+        &["-b", broker.bootstrap(), "produce", "--count", "2500"],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines = stdout.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "topic",
+            "partition",
+            "offset",
+            "key",
+            "timestamp",
+            "city",
+            "temperature"
+        ]
+    );
+    let mut shown = std::collections::BTreeMap::new();
+    let mut last_offset = std::collections::HashMap::new();
+    for line in lines {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cells.len(), 7, "{line:?}");
+        let partition: i32 = cells[1].parse().unwrap();
+        let offset: i64 = cells[2].parse().unwrap();
+        assert!(
+            last_offset
+                .insert(partition, offset)
+                .is_none_or(|before| before < offset),
+            "partition {partition}: offset {offset} after a later one"
+        );
+        let row = (
+            cells[3].to_string(),
+            cells[5].to_string(),
+            cells[6].to_string(),
+        );
+        assert!(
+            shown.insert((partition, offset), row).is_none(),
+            "{line:?} twice"
+        );
+    }
+    assert_eq!(shown.len(), 2500);
+
+    let stored = consume::consume(
+        &broker.settings(),
+        ConsumeOptions::new("weather")
+            .from(StartFrom::Offset(0))
+            .max(2500),
+    )
+    .unwrap();
+    assert_eq!(stored.records.len(), 2500);
+    for record in &stored.records {
+        let city = &record.reading.city;
+        let temperature = format!("{:.1}", record.reading.temperature);
+        assert_eq!(
+            shown.get(&(record.partition, record.offset)),
+            Some(&(city.clone(), city.clone(), temperature)),
+            "partition {} offset {}",
+            record.partition,
+            record.offset
+        );
+    }
 }
 
 /// nisshi needs a long `fetch.wait.max.ms`, the mock a short one (see

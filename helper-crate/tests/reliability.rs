@@ -462,9 +462,25 @@ fn produce_stops_on_the_first_signal_and_reports_every_delivered_reading() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let delivered = delivered_after_sigterm(child);
-    let printed = std::fs::read_to_string(&reports).unwrap().lines().count();
+    let printed = std::fs::read_to_string(&reports).unwrap();
+    // Each (partition, offset) once, each partition's offsets rising.
+    let mut last_offset = std::collections::HashMap::new();
+    for line in printed.lines() {
+        let report: serde_json::Value = serde_json::from_str(line).unwrap();
+        let (partition, offset) = (report["partition"].as_i64(), report["offset"].as_i64());
+        let (Some(partition), Some(offset)) = (partition, offset) else {
+            panic!("no partition and offset: {line}");
+        };
+        assert!(
+            last_offset
+                .insert(partition, offset)
+                .is_none_or(|before| before < offset),
+            "partition {partition}: offset {offset} printed again or out of order"
+        );
+    }
     assert_eq!(
-        printed as i64, delivered,
+        printed.lines().count() as i64,
+        delivered,
         "a report line per delivered reading"
     );
     assert_eq!(written(&broker), delivered, "every stored reading reported");

@@ -87,7 +87,8 @@ impl MockBroker {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     wait_for_a_connection(&listener, Duration::from_millis(100));
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // A client that gave up before it was accepted.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => {}
                 Err(e) => return Err(Error::Broker(format!("accept on {}: {e}", self.listen))),
             }
         }
@@ -96,8 +97,9 @@ impl MockBroker {
     }
 }
 
-/// Returns once a connection waits on `listener`, a signal arrives (Ctrl-C:
-/// the caller then sees the stop it asked for), or `limit` has passed.
+/// Returns once a connection waits on `listener` or `limit` has passed: so a
+/// stop asked for with Ctrl-C (whose signal may reach any thread) is seen
+/// within `limit`.
 fn wait_for_a_connection(listener: &TcpListener, limit: Duration) {
     use std::os::fd::AsRawFd;
     let mut pending = libc::pollfd {
@@ -106,9 +108,13 @@ fn wait_for_a_connection(listener: &TcpListener, limit: Duration) {
         revents: 0,
     };
     let limit_ms = libc::c_int::try_from(limit.as_millis()).unwrap_or(libc::c_int::MAX);
-    // SAFETY: one valid pollfd that lives through the call. A failure (EINTR)
-    // only ends the wait early, which the caller's loop expects.
-    unsafe { libc::poll(&mut pending, 1, limit_ms) };
+    // SAFETY: one valid pollfd that lives through the call.
+    let ready = unsafe { libc::poll(&mut pending, 1, limit_ms) };
+    if ready < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+        // poll itself failing (out of memory): wait as the old loop did
+        // rather than spin.
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Copies bytes both ways between a client and the mock until either side closes.

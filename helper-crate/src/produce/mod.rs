@@ -398,6 +398,39 @@ mod tests {
     }
 
     #[test]
+    fn a_streamed_row_is_the_tables_row_of_the_same_cells() {
+        // `StreamedTable::write_row` (the command's rows) and `row` of the
+        // cells as text (tables) pad, escape and count widths alike.
+        use crate::display::StreamedTable;
+        let mut generator = WeatherGenerator::default_cities(5);
+        let mut table = StreamedTable::new(&DELIVERY_COLUMNS);
+        let cities = ["Zürich", "北京", "tab\there", "\u{1b}[2J", "", "Toronto"];
+        for (i, city) in cities.iter().enumerate() {
+            let mut reading = generator.next_reading();
+            reading.city = city.to_string();
+            reading.temperature = [-0.0, 12.25, -40.0, 1e21, f64::NAN, 3.0][i];
+            let delivery = Delivery {
+                topic: "weather".to_string(),
+                partition: i as i32,
+                offset: [OFFSET_NOT_REPORTED, 0, 7, i64::MAX, 123_456, 9][i],
+                timestamp_ms: Some(1_000),
+                timestamp_type: TimestampType::CreateTime,
+                reading,
+            };
+            let mut streamed = Vec::new();
+            delivery
+                .with_cells(|cells| table.write_row(&mut streamed, cells))
+                .unwrap();
+            let streamed = String::from_utf8(streamed).unwrap();
+            assert_eq!(
+                streamed.trim_end(),
+                table.row(&delivery.cells()),
+                "{city:?}"
+            );
+        }
+    }
+
+    #[test]
     fn reports_become_deliveries_or_name_the_reading_that_failed() {
         let reading = WeatherGenerator::default_cities(3).next_reading();
         let written = Written {

@@ -159,8 +159,8 @@ impl<T: Send + Sync + 'static> ProducerContext for DeliveryReports<T> {
 /// delivery report. [`super::WeatherProducer`] and [`super::RawProducer`] are made of it.
 ///
 /// One thread sends, and serves the reports between sends: the sequence
-/// numbers count its sends. The counts are atomic because a producer is shared
-/// (`&self`) by the code that sends and the code that files the reports.
+/// numbers count its sends. The counts are atomic so that a producer works
+/// through `&self` and can be shared between threads, as librdkafka's client can.
 pub struct ReportingProducer<T: Send + Sync + 'static> {
     /// The topic `connect_to` looked up, and its handle. Declared before the
     /// producer: fields drop in order, and the handle must go before its client.

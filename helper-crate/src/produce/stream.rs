@@ -38,7 +38,7 @@ pub fn stream_weather(
     generator: &mut WeatherGenerator,
     count: usize,
     rate: Option<f64>,
-    on_report: &mut (dyn FnMut(usize, std::result::Result<&Delivery, &str>) + Send),
+    on_report: &mut dyn FnMut(usize, std::result::Result<&Delivery, &str>),
 ) -> Result<usize> {
     let interval = rate.map(send_interval).transpose()?;
     let mut weather = WeatherProducer::new(settings, topic)?;
@@ -140,7 +140,7 @@ impl Sends<'_> {
 
 /// Hands each report of a run to `on_report` and counts them.
 struct ReportFiler<'a> {
-    on_report: &'a mut (dyn FnMut(usize, std::result::Result<&Delivery, &str>) + Send),
+    on_report: &'a mut dyn FnMut(usize, std::result::Result<&Delivery, &str>),
     /// The topic's name goes from each report to the next: a long run makes
     /// no copy of it per report.
     topic_name: String,
@@ -158,7 +158,7 @@ impl<'a> ReportFiler<'a> {
     /// A filer for the reports of `topic`, each handed to `on_report`.
     fn new(
         topic: &str,
-        on_report: &'a mut (dyn FnMut(usize, std::result::Result<&Delivery, &str>) + Send),
+        on_report: &'a mut dyn FnMut(usize, std::result::Result<&Delivery, &str>),
     ) -> Self {
         ReportFiler {
             on_report,

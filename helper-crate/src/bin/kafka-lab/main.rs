@@ -13,20 +13,18 @@ use clap::Parser;
 
 use args::{Cli, Command};
 
-/// mimalloc instead of the system allocator. `produce` makes each reading on
-/// one thread and drops it on another (the one serving delivery reports), and
-/// glibc's malloc is slow at exactly that: with it, allocating and freeing took
-/// a fifth of the sending thread's time (perf, 400,000 readings on the mock).
-/// librdkafka does the same with its own copy of each message, in C, so the
-/// crate's `override` feature makes mimalloc the program's `malloc` and `free`
-/// too (this binary only: the library and the notebooks keep the system's):
-/// `produce --quiet` of 1,000,000 readings went from 1.30 s to 0.98 s
-/// (docs/performance.md, session 9).
+/// mimalloc instead of the system allocator. `produce` allocates and frees per
+/// message: the reading, its report, and librdkafka's own copy of the message,
+/// in C. With glibc's malloc that took a fifth of the sending thread's time
+/// (perf, 400,000 readings on the mock, when the reports were freed on a thread
+/// of their own), so the crate's `override` feature makes mimalloc the
+/// program's `malloc` and `free` too (this binary only: the library and the
+/// notebooks keep the system's): `produce --quiet` of 1,000,000 readings went
+/// from 1.30 s to 0.98 s (docs/performance.md, session 9).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    small_pages_only();
     let cli = Cli::parse();
     if let Err(error) = run(cli) {
         report(&error);
@@ -34,20 +32,6 @@ fn main() {
             .downcast_ref::<kafka_lab::Error>()
             .map_or(1, kafka_lab::Error::exit_code);
         std::process::exit(code);
-    }
-}
-
-/// Transparent huge pages off for this process. mimalloc asks the kernel for
-/// them (`MADV_HUGEPAGE`), and the first touch of each 2 MB page zeroes all of
-/// it, however little the program then uses: perf put that zeroing at a fifth
-/// of `produce`'s sending thread on the project's 2-core virtual machine, and
-/// without it `produce --quiet` of 1,000,000 readings took 0.89x kcat's time
-/// instead of 0.85x, in the same runs (docs/performance.md, session 11).
-fn small_pages_only() {
-    // SAFETY: takes plain integers and touches no memory of this program. A
-    // kernel without the option refuses it, which changes nothing.
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
 }
 

@@ -30,8 +30,8 @@ pub fn print<T: serde::Serialize + std::fmt::Display>(value: &T, json: bool) -> 
 /// closed pipe) is kept and returned by [`RowPrinter::finish`], so the Kafka work
 /// in progress is not cut short.
 pub struct RowPrinter {
-    /// Standard output itself (not its lock), so that the printer can run on
-    /// the thread that serves a producer's delivery reports.
+    /// Standard output itself (not its lock), so that the printer can move to
+    /// the thread that prints a producer's rows.
     out: Box<dyn Write + Send>,
     table: Option<StreamedTable>,
     error: Option<std::io::Error>,

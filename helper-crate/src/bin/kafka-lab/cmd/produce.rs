@@ -13,6 +13,7 @@ use super::RowPrinter;
 use crate::args::ProduceArgs;
 
 pub fn run(settings: &KafkaSettings, args: &ProduceArgs) -> anyhow::Result<()> {
+    small_pages_only();
     // Ctrl-C or SIGTERM: stop sending, flush what is in flight, report it all.
     shutdown::install();
     // Bad input fails before the header is printed.
@@ -20,8 +21,12 @@ pub fn run(settings: &KafkaSettings, args: &ProduceArgs) -> anyhow::Result<()> {
     let mut generator = WeatherGenerator::for_cities(&args.cities, args.seed)?;
     // Quiet: no header and no rows; failures and the summary still go to stderr.
     let rows = (!args.quiet).then(|| RowPrinter::new(&DELIVERY_COLUMNS, args.json));
-    // Paced readings come seconds apart: each row is shown as it lands.
-    let rows_per_batch = if args.rate.is_some() { 1 } else { 1_000 };
+    // A burst's reports are served a thousand at a time: so are their rows.
+    // Paced ones go out about every 10 ms at most: one row at a time up to 100
+    // readings a second, each shown as it lands.
+    let rows_per_batch = args
+        .rate
+        .map_or(1_000, |rate| ((rate / 100.0) as usize).clamp(1, 1_000));
     let mut offsets_not_reported = 0;
     let (result, printed) = std::thread::scope(|scope| {
         let mut rows = rows.map(|rows| RowsThread::start(scope, rows, &args.topic, rows_per_batch));
@@ -44,8 +49,9 @@ pub fn run(settings: &KafkaSettings, args: &ProduceArgs) -> anyhow::Result<()> {
         );
         (result, rows.map(RowsThread::finish))
     });
-    printed.transpose()?;
+    // A stop or an undelivered reading matters more than a closed stdout.
     let delivered = result?;
+    printed.transpose()?;
     eprintln!("{delivered} reading(s) delivered to '{}'", args.topic);
     if offsets_not_reported > 0 {
         let shown = match (args.quiet, args.json) {
@@ -65,6 +71,22 @@ pub fn run(settings: &KafkaSettings, args: &ProduceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Transparent huge pages off for this process (not inherited by anything:
+/// `produce` starts no program). mimalloc asks the kernel for them
+/// (`MADV_HUGEPAGE`), and the first touch of each 2 MB page zeroes all of it,
+/// however little the program then uses: perf put that zeroing at a fifth of
+/// the sending thread on the project's 2-core virtual machine. Without it,
+/// `produce --quiet` of 1,000,000 readings ran at 0.89x kcat's speed instead of
+/// 0.85x, in the same runs (docs/performance.md, session 11).
+fn small_pages_only() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: takes plain integers and touches no memory of this program. A
+    // kernel without the option refuses it, which changes nothing.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 /// The rows of a run, made and written on a thread of their own.
 ///
 /// Making a row per report costs about as much as sending the reading it
@@ -78,7 +100,8 @@ struct RowsThread<'scope> {
     rows_per_batch: usize,
     full: SyncSender<Batch>,
     empty: Receiver<Batch>,
-    printer: ScopedJoinHandle<'scope, std::io::Result<()>>,
+    /// Taken when joined: early if the thread ended (panicked) mid-run.
+    printer: Option<ScopedJoinHandle<'scope, std::io::Result<()>>>,
 }
 
 /// Batches that may wait for the printing thread (64,000 rows, about 5 MB).
@@ -108,7 +131,7 @@ impl<'scope> RowsThread<'scope> {
             rows_per_batch,
             full,
             empty,
-            printer,
+            printer: Some(printer),
         }
     }
 
@@ -125,9 +148,11 @@ impl<'scope> RowsThread<'scope> {
         // A batch the printing thread is done with, or a new one.
         let next = self.empty.try_recv().unwrap_or_default();
         let full = std::mem::replace(&mut self.batch, next);
-        // Fails only if the printing thread has ended (it panicked): `finish`
-        // passes its panic on.
-        let _ = self.full.send(full);
+        if self.full.send(full).is_err() {
+            // Only a panic ends the printing thread early: pass it on now,
+            // rather than send the rest of the count with nothing printed.
+            let _ = join_printer(&mut self.printer);
+        }
     }
 
     /// Hands over what is left and waits until it is printed; returns the
@@ -136,11 +161,24 @@ impl<'scope> RowsThread<'scope> {
         if !self.batch.reports.is_empty() {
             self.hand_over();
         }
+        let RowsThread {
+            full, mut printer, ..
+        } = self;
         // No more batches: the printing thread's loop ends.
-        drop(self.full);
-        self.printer
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        drop(full);
+        join_printer(&mut printer)
+    }
+}
+
+/// Waits for the printing thread (unless already joined) and passes its panic
+/// on; returns the first write that failed, if any.
+fn join_printer(
+    printer: &mut Option<ScopedJoinHandle<'_, std::io::Result<()>>>,
+) -> std::io::Result<()> {
+    match printer.take().map(ScopedJoinHandle::join) {
+        Some(Ok(printed)) => printed,
+        Some(Err(panic)) => std::panic::resume_unwind(panic),
+        None => Ok(()),
     }
 }
 
