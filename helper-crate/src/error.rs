@@ -305,6 +305,17 @@ impl Error {
                     )),
                 }
             }
+            // A send refused after waiting `waited` for room (send_making_room):
+            // the broker acknowledged nothing in that time.
+            Some(Code::QueueFull) => Error::Timeout {
+                what: context.into(),
+                waited,
+                hint: Some(format!(
+                    "the producer's local queue (queue.buffering.max.messages) stayed full: the \
+                     broker at {bootstrap} acknowledged none of the messages waiting in it. An \
+                     overloaded or stalled broker does this; a longer broker timeout waits longer"
+                )),
+            },
             Some(
                 Code::BrokerTransportFailure
                 | Code::AllBrokersDown
@@ -535,6 +546,20 @@ mod tests {
         );
         assert!(matches!(refused, Error::Kafka { .. }));
         assert!(refused.to_string().starts_with("committing: "), "{refused}");
+        let full = Error::from_client(
+            "h:1",
+            waited,
+            "sending to 'weather'",
+            KafkaError::MessageProduction(Code::QueueFull),
+        );
+        assert!(matches!(full, Error::Timeout { .. }), "{full}");
+        assert_eq!(full.exit_code(), 1);
+        let full = full.to_string();
+        assert!(
+            full.starts_with("sending to 'weather' did not happen within 2s: ")
+                && full.contains("queue.buffering.max.messages"),
+            "{full}"
+        );
     }
 
     #[test]

@@ -670,6 +670,66 @@ fn a_member_given_no_partition_while_messages_wait_fails_loudly() {
     }
 }
 
+/// A broker that stops answering (frozen with SIGSTOP) while `produce` sends.
+/// Once librdkafka's local queue is full, a send waits the broker timeout for
+/// room, then the command fails, exit 1, saying what it waited for and why
+/// (not a bare "QueueFull"), and counts the readings sent before that were
+/// never delivered.
+#[test]
+fn a_producer_facing_a_frozen_broker_says_its_queue_stayed_full() {
+    let broker = TestBroker::start(Engine::Mock, &[("frozen", 1)]);
+    let dir = temp_dir("frozen-broker");
+    let producer = Command::new(kafka_lab_bin())
+        .current_dir(&dir)
+        .args(["-b", broker.bootstrap(), "--broker-timeout-ms", "2000"])
+        .args(["-X", "queue.buffering.max.messages=20"])
+        .args(["produce", "--topic", "frozen", "--count", "100000"])
+        .args(["--rate", "200", "--quiet"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Connected and sending, with reports coming back.
+    std::thread::sleep(Duration::from_millis(1500));
+    let frozen = Frozen::stop(broker.broker.pid());
+    let started = Instant::now();
+    let output = producer.wait_with_output().unwrap();
+    let waited = started.elapsed();
+    drop(frozen);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("sending to 'frozen' did not happen within 2s")
+            && stderr.contains("queue.buffering.max.messages")
+            && stderr.contains(broker.bootstrap()),
+        "{stderr}"
+    );
+    // The 20 queued when the broker froze expire with the timeout.
+    assert!(
+        stderr.contains("20 reading(s) sent before it were not delivered"),
+        "{stderr}"
+    );
+    assert!(waited < Duration::from_secs(15), "{waited:?}: {stderr}");
+}
+
+/// A process stopped with SIGSTOP, continued when this is dropped (a failed
+/// assertion included), so that the broker can be stopped at the end.
+struct Frozen(i32);
+
+impl Frozen {
+    fn stop(pid: u32) -> Frozen {
+        // SAFETY: kill(2) with the pid of a process this test started.
+        unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+        Frozen(pid as i32)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        // SAFETY: as in `stop`.
+        unsafe { libc::kill(self.0, libc::SIGCONT) };
+    }
+}
+
 /// A `-F` file that cannot be read (missing, not UTF-8, a folder) is a setting
 /// to fix: exit 2 at once, with the flag named. The mock engine, like tansu,
 /// warns when it is to listen beyond loopback.

@@ -280,7 +280,8 @@ impl BenchPlan {
 }
 
 /// Runs a [`BenchPlan`]: creates its topic if asked, measures the crate, then
-/// each peer on the same topic, and deletes a topic it created.
+/// each peer on the same topic (each peer's group reads as many messages as
+/// the crate's did), and deletes a topic it created.
 pub fn run_plan(
     settings: &KafkaSettings,
     plan: &BenchPlan,
@@ -296,7 +297,9 @@ pub fn run_plan(
                 "kcat: the same {} readings",
                 options.messages
             )));
-            report.peers.push(kcat_bench(settings, options)?);
+            report
+                .peers
+                .push(kcat_bench(settings, options, report.consume.messages)?);
         }
         if let Some(python) = &plan.python {
             progress(Progress::Phase(&format!(
@@ -304,7 +307,12 @@ pub fn run_plan(
                 python.display(),
                 options.messages
             )));
-            report.peers.push(python_bench(settings, options, python)?);
+            report.peers.push(python_bench(
+                settings,
+                options,
+                python,
+                report.consume.messages,
+            )?);
         }
         Ok(report)
     });

@@ -25,8 +25,15 @@ pub struct PeerFigures {
 }
 
 /// Runs `kcat -P` of the same readings (key = city), then `kcat -G` in a fresh
-/// group reading the topic from `earliest`, as the crate's consumer does.
-pub fn kcat_bench(settings: &KafkaSettings, options: &BenchOptions) -> Result<PeerFigures> {
+/// group reading `read_back` messages of the topic from `earliest`, as many as
+/// the crate's consumer read. The topic then holds the crate's readings and
+/// kcat's: reading all of them would spread the group's join over twice the
+/// messages and flatter the peer's rate.
+pub fn kcat_bench(
+    settings: &KafkaSettings,
+    options: &BenchOptions,
+    read_back: usize,
+) -> Result<PeerFigures> {
     let file = readings_file(options)?;
     let value_bytes = options.readings().next_reading().to_json().len();
     let kcat = |args: &[&str]| -> Result<Duration> {
@@ -72,7 +79,7 @@ pub fn kcat_bench(settings: &KafkaSettings, options: &BenchOptions) -> Result<Pe
     let _ = std::fs::remove_file(&file);
     let produce = Throughput::new(options.messages, value_bytes, produced?);
 
-    let expected = stored(settings, &options.topic)?;
+    let expected = stored(settings, &options.topic)?.min(read_back);
     let group = fresh_group_id("bench-kcat");
     let count = expected.to_string();
     let consumer_settings: Vec<String> = join_and_fetch(settings)
@@ -112,11 +119,14 @@ fn join_and_fetch(settings: &KafkaSettings) -> Vec<(&'static str, &'static str)>
 const PYTHON_BENCH: &str = include_str!("python_bench.py");
 
 /// Runs the same produce and group consume with the Python confluent-kafka
-/// client (`python` must have it: the venv `scripts/setup.sh` makes does).
+/// client (`python` must have it: the venv `scripts/setup.sh` makes does),
+/// reading back `read_back` messages, as many as the crate's consumer read
+/// (see [`kcat_bench`]).
 pub fn python_bench(
     settings: &KafkaSettings,
     options: &BenchOptions,
     python: &Path,
+    read_back: usize,
 ) -> Result<PeerFigures> {
     let program = || format!("{} (confluent-kafka bench)", python.display());
     let script = options
@@ -130,6 +140,7 @@ pub fn python_bench(
         .args([settings.bootstrap(), &options.topic])
         .arg(&file)
         .arg(fresh_group_id("bench-python"))
+        .arg(read_back.to_string())
         .args(
             settings
                 .properties()

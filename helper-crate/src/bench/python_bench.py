@@ -1,11 +1,12 @@
 """The Python confluent-kafka client (over librdkafka, like kafka-lab) doing what
 `kafka-lab bench` does: produce the readings of FILE (`city:json` lines, key =
-city), then read the whole topic back as a fresh group GROUP from `earliest`,
-decoding each value as JSON, as a Python lab consumer does. Prints one JSON
-object with both timings.
+city), then read COUNT messages of the topic back as a fresh group GROUP from
+`earliest` (as many as kafka-lab's consumer read: the topic holds kafka-lab's
+readings too), decoding each value as JSON, as a Python lab consumer does.
+Prints one JSON object with both timings.
 `kafka-lab bench --compare-python` runs it (it is embedded in the binary).
 
-    python_bench.py BOOTSTRAP TOPIC FILE GROUP [KEY=VALUE ...] [consumer:KEY=VALUE ...]
+    python_bench.py BOOTSTRAP TOPIC FILE GROUP COUNT [KEY=VALUE ...] [consumer:KEY=VALUE ...]
 
 KEY=VALUE properties go to both clients, consumer:KEY=VALUE ones to the consumer.
 """
@@ -18,8 +19,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 
 def main():
-    bootstrap, topic, path, group = sys.argv[1:5]
-    pairs = [pair.split("=", 1) for pair in sys.argv[5:]]
+    bootstrap, topic, path, group, count = sys.argv[1:6]
+    pairs = [pair.split("=", 1) for pair in sys.argv[6:]]
     extra = {key: value for key, value in pairs if not key.startswith("consumer:")}
     consumer_extra = {key[len("consumer:"):]: value for key, value in pairs
                       if key.startswith("consumer:")}
@@ -57,6 +58,7 @@ def main():
     for p in partitions:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
         expected += high - low
+    expected = min(expected, int(count))
     started = time.monotonic()
     consumer.subscribe([topic])
     read = 0
@@ -68,7 +70,7 @@ def main():
                 sys.exit(f"only {read} of {expected} messages came back")
             continue
         idle_since = time.monotonic()
-        for message in batch:
+        for message in batch[:expected - read]:
             if message.error() is None:
                 try:
                     json.loads(message.value())
