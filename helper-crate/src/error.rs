@@ -275,6 +275,27 @@ impl Error {
         }
     }
 
+    /// A send that waited `waited` for room in the producer's local queue and
+    /// found none: the broker at `bootstrap` acknowledged none of the messages
+    /// waiting there (librdkafka frees a message's room when its delivery
+    /// report is served). A runtime [`Error::Timeout`], not bad usage.
+    pub fn queue_stayed_full(
+        bootstrap: &str,
+        waited: Duration,
+        context: impl Into<String>,
+    ) -> Self {
+        Error::Timeout {
+            what: context.into(),
+            waited,
+            hint: Some(format!(
+                "the producer's local queue (queue.buffering.max.messages or \
+                 queue.buffering.max.kbytes) stayed full: the broker at {bootstrap} acknowledged \
+                 none of the messages waiting in it. An overloaded or stalled broker does this; \
+                 a longer broker timeout waits longer"
+            )),
+        }
+    }
+
     /// Turns a client error into [`Error::BrokerUnreachable`] when it means that no
     /// broker answered at `bootstrap` within `waited` (connection refused, timed
     /// out, all brokers down); into [`Error::Timeout`] when the request timed
@@ -305,17 +326,6 @@ impl Error {
                     )),
                 }
             }
-            // A send refused after waiting `waited` for room (send_making_room):
-            // the broker acknowledged nothing in that time.
-            Some(Code::QueueFull) => Error::Timeout {
-                what: context.into(),
-                waited,
-                hint: Some(format!(
-                    "the producer's local queue (queue.buffering.max.messages) stayed full: the \
-                     broker at {bootstrap} acknowledged none of the messages waiting in it. An \
-                     overloaded or stalled broker does this; a longer broker timeout waits longer"
-                )),
-            },
             Some(
                 Code::BrokerTransportFailure
                 | Code::AllBrokersDown
@@ -546,13 +556,9 @@ mod tests {
         );
         assert!(matches!(refused, Error::Kafka { .. }));
         assert!(refused.to_string().starts_with("committing: "), "{refused}");
-        let full = Error::from_client(
-            "h:1",
-            waited,
-            "sending to 'weather'",
-            KafkaError::MessageProduction(Code::QueueFull),
-        );
-        assert!(matches!(full, Error::Timeout { .. }), "{full}");
+        // A full queue is a timeout only where the send waited for room; a
+        // send that did not wait gets librdkafka's own words.
+        let full = Error::queue_stayed_full("h:1", waited, "sending to 'weather'");
         assert_eq!(full.exit_code(), 1);
         let full = full.to_string();
         assert!(
@@ -560,6 +566,13 @@ mod tests {
                 && full.contains("queue.buffering.max.messages"),
             "{full}"
         );
+        let unwaited = Error::from_client(
+            "h:1",
+            waited,
+            "sending to 'weather'",
+            KafkaError::MessageProduction(Code::QueueFull),
+        );
+        assert!(matches!(unwaited, Error::Kafka { .. }), "{unwaited}");
     }
 
     #[test]

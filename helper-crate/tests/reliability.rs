@@ -677,38 +677,103 @@ fn a_member_given_no_partition_while_messages_wait_fails_loudly() {
 /// never delivered.
 #[test]
 fn a_producer_facing_a_frozen_broker_says_its_queue_stayed_full() {
-    let broker = TestBroker::start(Engine::Mock, &[("frozen", 1)]);
-    let dir = temp_dir("frozen-broker");
-    let producer = Command::new(kafka_lab_bin())
-        .current_dir(&dir)
-        .args(["-b", broker.bootstrap(), "--broker-timeout-ms", "2000"])
-        .args(["-X", "queue.buffering.max.messages=20"])
-        .args(["produce", "--topic", "frozen", "--count", "100000"])
-        .args(["--rate", "200", "--quiet"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Connected and sending, with reports coming back.
-    std::thread::sleep(Duration::from_millis(1500));
+    let (broker, mut producer) = produce_until_the_first_row("2000");
     let frozen = Frozen::stop(broker.broker.pid());
     let started = Instant::now();
-    let output = producer.wait_with_output().unwrap();
+    let stderr = stderr_at_exit(&mut producer);
     let waited = started.elapsed();
     drop(frozen);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(producer.wait().unwrap().code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("sending to 'frozen' did not happen within 2s")
             && stderr.contains("queue.buffering.max.messages")
             && stderr.contains(broker.bootstrap()),
         "{stderr}"
     );
-    // The 20 queued when the broker froze expire with the timeout.
+    // The 20 queued when the broker froze: purged after the final flush's
+    // wait (their own timeout, a minute, never comes).
     assert!(
-        stderr.contains("20 reading(s) sent before it were not delivered"),
+        stderr
+            .lines()
+            .any(|line| line.starts_with("20 reading(s) sent before it were not delivered")),
         "{stderr}"
     );
-    assert!(waited < Duration::from_secs(15), "{waited:?}: {stderr}");
+    // 2 s for room, then 3 s for the last reports (the timeout and a second).
+    assert!(
+        (Duration::from_secs(4)..Duration::from_secs(20)).contains(&waited),
+        "{waited:?}: {stderr}"
+    );
+}
+
+/// Ctrl-C or SIGTERM while a send waits for room in a full queue (the broker
+/// frozen) stops the sends at once, as it does anywhere else: exit 143 and
+/// the counts, not a timeout after the broker timeout.
+#[test]
+fn sigterm_while_a_send_waits_for_room_stops_the_producer() {
+    let (broker, mut producer) = produce_until_the_first_row("8000");
+    let frozen = Frozen::stop(broker.broker.pid());
+    // The queue of 20 is full 0.1 s after the freeze.
+    std::thread::sleep(Duration::from_millis(1000));
+    let started = Instant::now();
+    // SAFETY: kill(2) with the pid of a process this test started.
+    assert_eq!(
+        unsafe { libc::kill(producer.id() as i32, libc::SIGTERM) },
+        0
+    );
+    let stderr = stderr_at_exit(&mut producer);
+    let waited = started.elapsed();
+    drop(frozen);
+    assert_eq!(producer.wait().unwrap().code(), Some(143), "{stderr}");
+    assert!(
+        stderr.contains("stopped by SIGTERM after sending"),
+        "{stderr}"
+    );
+    // The final flush's 9-10 s (the timeout and a second, then the purge),
+    // without the 7 s left of the wait for room before it.
+    assert!(waited < Duration::from_secs(14), "{waited:?}: {stderr}");
+}
+
+/// A broker on the mock engine with topic `frozen`, and a paced `produce` to it
+/// (200 a second, a local queue of 20, the given broker timeout, messages that
+/// never time out on their own), once its first row is printed: it is
+/// connected and its reports come back.
+fn produce_until_the_first_row(timeout_ms: &str) -> (TestBroker, std::process::Child) {
+    use std::io::BufRead;
+    let broker = TestBroker::start(Engine::Mock, &[("frozen", 1)]);
+    let dir = temp_dir("frozen-broker");
+    let mut producer = Command::new(kafka_lab_bin())
+        .current_dir(&dir)
+        .args(["-b", broker.bootstrap(), "--broker-timeout-ms", timeout_ms])
+        .args(["-X", "queue.buffering.max.messages=20"])
+        .args(["-X", "message.timeout.ms=60000"])
+        .args([
+            "produce", "--topic", "frozen", "--count", "3000", "--rate", "200",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut rows = std::io::BufReader::new(producer.stdout.take().unwrap()).lines();
+    let header = rows.next().unwrap().unwrap();
+    assert!(header.starts_with("topic"), "{header}");
+    let first = rows.next().unwrap().unwrap();
+    assert!(first.starts_with("frozen"), "{first}");
+    // The rest of the rows, read so that the producer never blocks on them.
+    std::thread::spawn(move || rows.for_each(drop));
+    (broker, producer)
+}
+
+/// Everything `child` writes to stderr, until it exits.
+fn stderr_at_exit(child: &mut std::process::Child) -> String {
+    use std::io::Read;
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    stderr
 }
 
 /// A process stopped with SIGSTOP, continued when this is dropped (a failed
@@ -718,7 +783,7 @@ struct Frozen(i32);
 impl Frozen {
     fn stop(pid: u32) -> Frozen {
         // SAFETY: kill(2) with the pid of a process this test started.
-        unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
         Frozen(pid as i32)
     }
 }

@@ -245,10 +245,8 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
         P: ToBytes + ?Sized,
     {
         let topic = record.topic;
-        send_making_room(&self.producer, record, self.settings.timeout()).map_err(|e| {
-            self.settings
-                .client_error(format!("sending to '{topic}'"), e)
-        })?;
+        send_making_room(&self.producer, record, self.settings.timeout())
+            .map_err(|e| self.send_error(topic, e))?;
         self.count_send();
         Ok(())
     }
@@ -277,15 +275,26 @@ impl<T: Send + Sync + 'static> ReportingProducer<T> {
             handle.send(&self.producer, key, value, timestamp_ms, opaque)
         {
             if code != RDKafkaErrorCode::QueueFull || !room.wait(&self.producer) {
-                let error = KafkaError::MessageProduction(code);
-                return Err(self
-                    .settings
-                    .client_error(format!("sending to '{topic}'"), error));
+                return Err(self.send_error(topic, KafkaError::MessageProduction(code)));
             }
             opaque = returned;
         }
         self.count_send();
         Ok(())
+    }
+
+    /// The error of a send to `topic` that failed with `error`. A full queue
+    /// comes back only after the send waited the settings' timeout for room.
+    fn send_error(&self, topic: &str, error: KafkaError) -> Error {
+        let context = format!("sending to '{topic}'");
+        match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::QueueFull) => Error::queue_stayed_full(
+                self.settings.bootstrap(),
+                self.settings.timeout(),
+                context,
+            ),
+            _ => self.settings.client_error(context, error),
+        }
     }
 
     /// Counts one send, and serves the reports once every
@@ -426,8 +435,12 @@ impl RoomInQueue {
     }
 
     /// Serves reports, which frees room, or waits a moment for them, and says
-    /// whether to try again: `false` once the patience is spent.
+    /// whether to try again: `false` once the patience is spent, or at once when
+    /// a stop is asked for (Ctrl-C, SIGTERM: [`crate::shutdown`]).
     fn wait<C: ProducerContext>(&mut self, producer: &BaseProducer<C>) -> bool {
+        if crate::shutdown::requested() {
+            return false;
+        }
         let patience = self.patience;
         if Instant::now()
             >= *self

@@ -131,8 +131,13 @@ impl Sends<'_> {
                 }
             }
             let reading = self.generator.next_reading();
-            self.encoder.send(self.producer, self.topic, reading)?;
-            sent += 1;
+            match self.encoder.send(self.producer, self.topic, reading) {
+                Ok(()) => sent += 1,
+                // A stop asked for while the send waited for room in a full
+                // queue: that reading was not queued, and the run stops here.
+                Err(_) if crate::shutdown::requested() => break,
+                Err(error) => return Err(error),
+            }
         }
         Ok(sent)
     }
