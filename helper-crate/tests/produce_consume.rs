@@ -136,6 +136,28 @@ fn latest_group_reads_only_messages_produced_after_it_joined(engine: Engine) {
         cities,
         later.iter().map(|r| r.city.as_str()).collect::<Vec<_>>()
     );
+    // Where each partition stood when the read ended: what the comparison shows.
+    let positions = |report: &consume::ConsumeReport| -> Vec<(i32, i64, Option<i64>)> {
+        report
+            .positions
+            .iter()
+            .map(|p| (p.partition, p.high, p.committed))
+            .collect()
+    };
+    assert_eq!(positions(&second), vec![(0, 13, Some(13))]);
+    // A reader that does not show them (the CLI) does not ask for them.
+    let unasked = ConsumeOptions {
+        positions_at_end: false,
+        ..ConsumeOptions::new("weather")
+            .group(fresh_group_id("unasked"))
+            .timeout(Duration::from_secs(20))
+    };
+    let report = WeatherConsumer::new(&settings, unasked)
+        .unwrap()
+        .run(None, &mut |_| {})
+        .unwrap();
+    assert_eq!(report.count(), 13);
+    assert_eq!(positions(&report), vec![]);
 }
 
 fn committed_group_resumes_where_it_stopped_after_the_consumer_process_restarts(engine: Engine) {

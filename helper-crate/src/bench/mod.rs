@@ -4,19 +4,19 @@
 //! producer ([`crate::produce::stream_weather`], what `produce --quiet` runs) queues every
 //! reading and waits for the last delivery report; the consumer
 //! ([`WeatherConsumer`], what `consume` runs) joins a fresh group and reads them
-//! all back from `earliest`, once without a CSV log and once writing
+//! back from `earliest` (as many as it sent), once without a CSV log and once writing
 //! `kafka_log.csv` (each batch written and fsynced before its commit). Latency is
 //! the time from `send` to the consumer's poll returning the message, measured at
 //! a steady moderate rate (each payload starts with its send time), reported as
 //! percentiles: the median (p50) says what is typical, p99 and p99.9 what the
 //! slowest messages saw.
 //!
-//! Peers run the same readings on the same broker in the same run: kcat (`-P` of
-//! the readings as `city:json` lines, `-G` to read them in a group) and the Python
-//! confluent-kafka client (produce, then a group consumer decoding each value).
-//! kcat and confluent-kafka sit on librdkafka like this crate, so the ratios show
-//! what the crate itself costs. Every figure printed is measured in the run that
-//! prints it.
+//! Peers run the same readings on the same broker in the same run, step by step
+//! after the crate ([`Peer`]): kcat (`-P` of the readings as `city:json` lines,
+//! `-G` to read them in a group) and the Python confluent-kafka client (a
+//! producer, and a group consumer decoding each value). kcat and confluent-kafka
+//! sit on librdkafka like this crate, so the ratios show what the crate itself
+//! costs. Every figure printed is measured in the run that prints it.
 //!
 //! Kafka CLI equivalents: `kafka-producer-perf-test.sh`, `kafka-consumer-perf-test.sh`.
 
@@ -39,7 +39,7 @@ use crate::produce::{stream_weather, ReportingProducer};
 
 mod peers;
 use crate::weather::{WeatherGenerator, DEFAULT_CITIES};
-pub use peers::{kcat_bench, python_bench, PeerFigures};
+pub use peers::{Peer, PeerFigures};
 
 /// What a bench run reports while it works: a new phase, or how far the
 /// current phase has come (for a progress bar).
@@ -174,7 +174,7 @@ pub struct BenchReport {
     pub value_bytes: usize,
     /// Producing the readings, until the last delivery report.
     pub produce: Throughput,
-    /// Reading them all back in a fresh group, without a CSV log.
+    /// Reading as many back in a fresh group, without a CSV log.
     pub consume: Throughput,
     /// The same into a new `kafka_log.csv`.
     pub consume_to_csv: Throughput,
@@ -188,6 +188,19 @@ pub struct BenchReport {
 pub fn run_bench(
     settings: &KafkaSettings,
     options: &BenchOptions,
+    progress: &mut (dyn FnMut(Progress<'_>) + Send),
+) -> Result<BenchReport> {
+    measure(settings, options, &[], progress)
+}
+
+/// The measurements, each step run by the crate and then by each peer, so
+/// that every client meets the broker in the same state (see [`Peer`]):
+/// produce, read back (the crate twice: without and with the CSV), then the
+/// crate's latency.
+fn measure(
+    settings: &KafkaSettings,
+    options: &BenchOptions,
+    peers: &[Peer],
     progress: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> Result<BenchReport> {
     let value_bytes = options.readings().next_reading().to_json().len();
@@ -210,6 +223,14 @@ pub fn run_bench(
         },
     )?;
     let produce = Throughput::new(total, value_bytes, started.elapsed());
+    let mut peers_produce = Vec::new();
+    for peer in peers {
+        progress(Progress::Phase(&format!(
+            "{}: producing the same {total} readings",
+            peer.name()
+        )));
+        peers_produce.push(peer.produce(settings, options)?);
+    }
 
     let consume = consume_back(settings, options, None, value_bytes, progress)?;
     let csv_path = options
@@ -218,6 +239,19 @@ pub fn run_bench(
     let consume_to_csv = consume_back(settings, options, Some(&csv_path), value_bytes, progress);
     let _ = std::fs::remove_file(&csv_path);
     let consume_to_csv = consume_to_csv?;
+    let mut peer_figures = Vec::new();
+    for (peer, produce) in peers.iter().zip(peers_produce) {
+        progress(Progress::Phase(&format!(
+            "{}: reading {} back in a fresh group",
+            peer.name(),
+            consume.messages
+        )));
+        peer_figures.push(PeerFigures {
+            tool: peer.name().to_string(),
+            produce,
+            consume: peer.consume(settings, options, consume.messages)?,
+        });
+    }
 
     let latency = if options.latency_rate > 0 && !options.latency_duration.is_zero() {
         progress(Progress::Phase(&format!(
@@ -236,7 +270,7 @@ pub fn run_bench(
         consume,
         consume_to_csv,
         latency,
-        peers: Vec::new(),
+        peers: peer_figures,
     })
 }
 
@@ -279,9 +313,8 @@ impl BenchPlan {
     }
 }
 
-/// Runs a [`BenchPlan`]: creates its topic if asked, measures the crate, then
-/// each peer on the same topic (each peer's group reads as many messages as
-/// the crate's did), and deletes a topic it created.
+/// Runs a [`BenchPlan`]: creates its topic if asked, measures the crate and
+/// its peers step by step on that topic, and deletes a topic it created.
 pub fn run_plan(
     settings: &KafkaSettings,
     plan: &BenchPlan,
@@ -291,31 +324,14 @@ pub fn run_plan(
     if let Some(partitions) = plan.create_partitions {
         crate::topics::create_topic(settings, &options.topic, partitions)?;
     }
-    let report = run_bench(settings, options, progress).and_then(|mut report| {
-        if plan.kcat {
-            progress(Progress::Phase(&format!(
-                "kcat: the same {} readings",
-                options.messages
-            )));
-            report
-                .peers
-                .push(kcat_bench(settings, options, report.consume.messages)?);
-        }
-        if let Some(python) = &plan.python {
-            progress(Progress::Phase(&format!(
-                "confluent-kafka ({}): the same {} readings",
-                python.display(),
-                options.messages
-            )));
-            report.peers.push(python_bench(
-                settings,
-                options,
-                python,
-                report.consume.messages,
-            )?);
-        }
-        Ok(report)
-    });
+    let mut peers = Vec::new();
+    if plan.kcat {
+        peers.push(Peer::Kcat);
+    }
+    if let Some(python) = &plan.python {
+        peers.push(Peer::Python(python.clone()));
+    }
+    let report = measure(settings, options, &peers, progress);
     if plan.create_partitions.is_some() {
         // Best effort: the figures matter more than the clean-up. Never on an
         // engine where the delete would take the user's topics with it.
@@ -340,8 +356,10 @@ fn stored(settings: &KafkaSettings, topic: &str) -> Result<usize> {
     Ok(stored.max(0) as usize)
 }
 
-/// Reads the whole topic as a fresh group from `earliest`, as `consume` does,
-/// into a new CSV log when `csv` is given.
+/// Reads back as many messages as the bench produced (fewer if the topic
+/// stores fewer: the mock keeps 5 MB a partition), the first ones of the
+/// topic, as a fresh group from `earliest`, as `consume` does, into a new CSV
+/// log when `csv` is given.
 fn consume_back(
     settings: &KafkaSettings,
     options: &BenchOptions,
@@ -349,13 +367,14 @@ fn consume_back(
     value_bytes: usize,
     progress: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> Result<Throughput> {
-    let expected = stored(settings, &options.topic)?;
+    let expected = stored(settings, &options.topic)?.min(options.messages);
     progress(Progress::Phase(&format!(
-        "consuming them back in a fresh group ({expected} stored){}",
+        "consuming {expected} back in a fresh group{}",
         csv.map_or(String::new(), |path| format!(" into {}", path.display()))
     )));
     let read_options = ConsumeOptions {
         keep_records: false,
+        positions_at_end: false,
         ..ConsumeOptions::new(&options.topic)
             .group(fresh_group_id("bench"))
             .from(StartFrom::Earliest)
@@ -373,6 +392,9 @@ fn consume_back(
         read += records.len();
         step(progress, read, expected);
     })?;
+    // The close (leaving the group) counts, as it does for a user's `consume`
+    // and in the peers' figures.
+    drop(consumer);
     let elapsed = started.elapsed();
     let messages = report.read + report.poison.len();
     if messages < expected {

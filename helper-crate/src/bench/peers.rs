@@ -1,6 +1,19 @@
 //! Peers: kcat and the Python confluent-kafka client, on the same readings.
+//!
+//! kcat and confluent-kafka sit on librdkafka like this crate, so the ratios
+//! show what the crate itself costs. A fair ratio needs the same work on the
+//! same broker in the same state, so [`super::run_plan`] interleaves the
+//! clients step by step: the crate produces, then each peer produces the same
+//! readings; the crate reads back, then each peer's fresh group reads as many
+//! messages from `earliest`. Every consumer then reads the same count from a
+//! topic of the same size, and is timed from its creation to the end of its
+//! close. Both matter: a group's join is paid once per read,
+//! and a broker's fetch can slow as its store grows (nisshi 0.7 read 1,000,000
+//! readings at 25,000 msg/s from a topic of 1,000,000 and at 11,700 from one of
+//! 2,000,000; docs/performance.md, session 12).
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -11,12 +24,22 @@ use crate::config::KafkaSettings;
 use crate::consume::fresh_group_id;
 use crate::error::{Error, Result};
 
-/// Another client's throughput on the same broker, topic, message size and
-/// count. kcat and confluent-kafka sit on librdkafka like this crate, so the
-/// ratio shows what the crate itself costs.
+/// Another client run beside the crate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// kcat: `kcat -P` of the readings as `city:json` lines, `kcat -G` to read
+    /// them back in a group.
+    Kcat,
+    /// The Python confluent-kafka client, run by this Python (it must have
+    /// the package: the venv `scripts/setup.sh` makes does): a producer, and a
+    /// group consumer decoding each value.
+    Python(PathBuf),
+}
+
+/// A peer's throughput on the same broker, topic, message size and count.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PeerFigures {
-    /// The client, e.g. `kcat 1.7.1` or `confluent-kafka (Python)`.
+    /// The client, e.g. `kcat` or `confluent-kafka (Python)`.
     pub tool: String,
     /// Producing the messages.
     pub produce: Throughput,
@@ -24,139 +47,142 @@ pub struct PeerFigures {
     pub consume: Throughput,
 }
 
-/// Runs `kcat -P` of the same readings (key = city), then `kcat -G` in a fresh
-/// group reading `read_back` messages of the topic from `earliest`, as many as
-/// the crate's consumer read. The topic then holds the crate's readings and
-/// kcat's: reading all of them would spread the group's join over twice the
-/// messages and flatter the peer's rate.
-pub fn kcat_bench(
-    settings: &KafkaSettings,
-    options: &BenchOptions,
-    read_back: usize,
-) -> Result<PeerFigures> {
-    let file = readings_file(options)?;
-    let value_bytes = options.readings().next_reading().to_json().len();
-    // Each run's time, and what it wrote to stdout.
-    let kcat = |args: &[&str]| -> Result<(Duration, Vec<u8>)> {
-        let started = Instant::now();
-        let mut command = std::process::Command::new("kcat");
-        command.args(["-b", settings.bootstrap(), "-q"]);
-        // The same properties as the crate's clients (e.g. a tuning sweep).
-        for (key, value) in settings.properties() {
-            command.arg("-X").arg(format!("{key}={value}"));
-        }
-        let output = command
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .output()
-            .map_err(|e| Error::Program {
-                program: "kcat".to_string(),
-                message: format!("could not be run ({e}): install it (scripts/setup.sh)"),
-            })?;
-        if !output.status.success() {
-            return Err(Error::Program {
-                program: "kcat".to_string(),
-                message: format!(
-                    "{} (Debian's kcat talks to the mock engine, not to nisshi or tansu)",
-                    String::from_utf8_lossy(&output.stderr).trim()
-                ),
-            });
-        }
-        Ok((started.elapsed(), output.stdout))
-    };
-    let file_arg = file.to_string_lossy().to_string();
-    let mut produce_args = vec!["-P", "-t", &options.topic, "-K:", "-l", &file_arg];
-    // The crate's producer settings, unless -X changed them.
-    for (key, value) in [
-        ("acks", "acks=all"),
-        ("enable.idempotence", "enable.idempotence=true"),
-    ] {
-        if !settings.properties().contains_key(key) {
-            produce_args.extend(["-X", value]);
+impl Peer {
+    /// The client's name in the report.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Peer::Kcat => "kcat",
+            Peer::Python(_) => "confluent-kafka (Python)",
         }
     }
-    let produced = kcat(&produce_args).map(|(took, _)| took);
-    let _ = std::fs::remove_file(&file);
-    let produce = Throughput::new(options.messages, value_bytes, produced?);
 
-    let expected = stored(settings, &options.topic)?.min(read_back);
-    let group = fresh_group_id("bench-kcat");
-    let count = expected.to_string();
-    let consumer_settings: Vec<String> = join_and_fetch(settings)
-        .into_iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect();
-    let mut consume_args = vec!["-G", &group, "-X", "auto.offset.reset=earliest"];
-    for property in &consumer_settings {
-        consume_args.extend(["-X", property]);
+    /// Produces the bench's readings (key = city) with the crate's producer
+    /// settings (acks=all, idempotence) unless the user's settings change them.
+    pub fn produce(&self, settings: &KafkaSettings, options: &BenchOptions) -> Result<Throughput> {
+        let file = readings_file(options)?;
+        let file_arg = file.to_string_lossy().to_string();
+        let value_bytes = options.readings().next_reading().to_json().len();
+        let run = match self {
+            Peer::Kcat => {
+                let mut args = vec!["-P", "-t", &options.topic, "-K:", "-l", &file_arg];
+                for (key, value) in [
+                    ("acks", "acks=all"),
+                    ("enable.idempotence", "enable.idempotence=true"),
+                ] {
+                    if !settings.properties().contains_key(key) {
+                        args.extend(["-X", value]);
+                    }
+                }
+                run_kcat(settings, &args).map(|(took, _)| (options.messages, took))
+            }
+            Peer::Python(python) => run_python(
+                python,
+                options,
+                ["produce", settings.bootstrap(), &options.topic, &file_arg]
+                    .map(String::from)
+                    .into_iter()
+                    .chain(user_properties(settings)),
+            ),
+        };
+        let _ = std::fs::remove_file(&file);
+        let (messages, took) = run?;
+        Ok(Throughput::new(messages, value_bytes, took))
     }
-    // A dot per message read (`-f .`): what kcat read, counted, not assumed.
-    consume_args.extend(["-f", ".", "-e", "-c", &count, &options.topic]);
-    let (consumed, dots) = kcat(&consume_args)?;
-    Ok(PeerFigures {
-        tool: "kcat".to_string(),
-        produce,
-        consume: Throughput::new(dots.len(), value_bytes, consumed),
-    })
+
+    /// Reads `count` messages of the topic (fewer if it stores fewer) from
+    /// `earliest` in a fresh group, joining and fetching as the crate's
+    /// consumer does ([`JOIN_AND_FETCH`]).
+    pub fn consume(
+        &self,
+        settings: &KafkaSettings,
+        options: &BenchOptions,
+        count: usize,
+    ) -> Result<Throughput> {
+        let value_bytes = options.readings().next_reading().to_json().len();
+        let expected = stored(settings, &options.topic)?.min(count).to_string();
+        let consumer_settings = join_and_fetch(settings)
+            .into_iter()
+            .map(|(key, value)| format!("{key}={value}"));
+        let (messages, took) = match self {
+            Peer::Kcat => {
+                let group = fresh_group_id("bench-kcat");
+                let properties: Vec<String> = consumer_settings.collect();
+                let mut args = vec!["-G", &group, "-X", "auto.offset.reset=earliest"];
+                for property in &properties {
+                    args.extend(["-X", property]);
+                }
+                // A dot per message read (`-f .`): what kcat read, counted.
+                args.extend(["-f", ".", "-e", "-c", &expected, &options.topic]);
+                let (took, dots) = run_kcat(settings, &args)?;
+                (dots.len(), took)
+            }
+            Peer::Python(python) => {
+                let group = fresh_group_id("bench-python");
+                let args = [
+                    "consume",
+                    settings.bootstrap(),
+                    &options.topic,
+                    &group,
+                    &expected,
+                ]
+                .map(String::from)
+                .into_iter()
+                .chain(user_properties(settings))
+                .chain(consumer_settings.map(|property| format!("consumer:{property}")));
+                run_python(python, options, args)?
+            }
+        };
+        Ok(Throughput::new(messages, value_bytes, took))
+    }
 }
 
-/// The crate's consumer settings for joining and fetching ([`JOIN_AND_FETCH`])
-/// where the user's settings leave them: a peer's consumer joins its group and
-/// fetches as the crate's does (on nisshi, both decide the speed).
-fn join_and_fetch(settings: &KafkaSettings) -> Vec<(&'static str, &'static str)> {
-    JOIN_AND_FETCH
-        .into_iter()
-        .filter(|(key, _)| !settings.properties().contains_key(*key))
-        .map(|(key, value)| match key {
-            // The engine's wait, as the crate's consumers get it when built.
-            "fetch.wait.max.ms" => (key, fetch_wait_ms(settings)),
-            _ => (key, value),
-        })
-        .collect()
+/// Runs kcat with the user's properties (e.g. a tuning sweep's) and `args`;
+/// returns how long it took and what it wrote to stdout.
+fn run_kcat(settings: &KafkaSettings, args: &[&str]) -> Result<(Duration, Vec<u8>)> {
+    let started = Instant::now();
+    let mut command = Command::new("kcat");
+    command.args(["-b", settings.bootstrap(), "-q"]);
+    for (key, value) in settings.properties() {
+        command.arg("-X").arg(format!("{key}={value}"));
+    }
+    let output = command
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| Error::Program {
+            program: "kcat".to_string(),
+            message: format!("could not be run ({e}): install it (scripts/setup.sh)"),
+        })?;
+    if !output.status.success() {
+        return Err(Error::Program {
+            program: "kcat".to_string(),
+            message: format!(
+                "{} (Debian's kcat talks to the mock engine, not to nisshi or tansu)",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        });
+    }
+    Ok((started.elapsed(), output.stdout))
 }
 
-/// The Python benchmark `--compare-python` runs, embedded so the binary needs
-/// no checkout.
+/// The Python benchmark, embedded so the binary needs no checkout.
 const PYTHON_BENCH: &str = include_str!("python_bench.py");
 
-/// Runs the same produce and group consume with the Python confluent-kafka
-/// client (`python` must have it: the venv `scripts/setup.sh` makes does),
-/// reading back `read_back` messages, as many as the crate's consumer read
-/// (see [`kcat_bench`]).
-pub fn python_bench(
-    settings: &KafkaSettings,
-    options: &BenchOptions,
+/// Runs one step of the Python benchmark with `args`; returns the messages it
+/// moved and the seconds it took, as it measured them.
+fn run_python(
     python: &Path,
-    read_back: usize,
-) -> Result<PeerFigures> {
+    options: &BenchOptions,
+    args: impl Iterator<Item = String>,
+) -> Result<(usize, Duration)> {
     let program = || format!("{} (confluent-kafka bench)", python.display());
     let script = options
         .work_dir
         .join(format!("kafka-lab-python-bench-{}.py", std::process::id()));
     std::fs::write(&script, PYTHON_BENCH).map_err(|e| Error::io(&script, e))?;
-    let file = readings_file(options)?;
-    let value_bytes = options.readings().next_reading().to_json().len();
-    let output = std::process::Command::new(python)
-        .arg(&script)
-        .args([settings.bootstrap(), &options.topic])
-        .arg(&file)
-        .arg(fresh_group_id("bench-python"))
-        .arg(read_back.to_string())
-        .args(
-            settings
-                .properties()
-                .iter()
-                .map(|(key, value)| format!("{key}={value}")),
-        )
-        .args(
-            join_and_fetch(settings)
-                .into_iter()
-                .map(|(key, value)| format!("consumer:{key}={value}")),
-        )
-        .output();
+    let output = Command::new(python).arg(&script).args(args).output();
     let _ = std::fs::remove_file(&script);
-    let _ = std::fs::remove_file(&file);
     let output = output.map_err(|e| Error::Program {
         program: program(),
         message: format!("could not be run ({e}): give a Python with confluent-kafka"),
@@ -172,25 +198,37 @@ pub fn python_bench(
         messages: usize,
         seconds: f64,
     }
-    #[derive(serde::Deserialize)]
-    struct Figures {
-        produce: Timed,
-        consume: Timed,
-    }
-    let figures: Figures = serde_json::from_slice(&output.stdout).map_err(|e| Error::Program {
+    let timed: Timed = serde_json::from_slice(&output.stdout).map_err(|e| Error::Program {
         program: program(),
         message: format!(
             "printed no figures ({e}): {}",
             String::from_utf8_lossy(&output.stdout)
         ),
     })?;
-    let throughput =
-        |t: Timed| Throughput::new(t.messages, value_bytes, Duration::from_secs_f64(t.seconds));
-    Ok(PeerFigures {
-        tool: "confluent-kafka (Python)".to_string(),
-        produce: throughput(figures.produce),
-        consume: throughput(figures.consume),
-    })
+    Ok((timed.messages, Duration::from_secs_f64(timed.seconds)))
+}
+
+/// The user's client properties as `KEY=VALUE` arguments.
+fn user_properties(settings: &KafkaSettings) -> impl Iterator<Item = String> + '_ {
+    settings
+        .properties()
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+}
+
+/// The crate's consumer settings for joining and fetching ([`JOIN_AND_FETCH`])
+/// where the user's settings leave them: a peer's consumer joins its group and
+/// fetches as the crate's does (on nisshi, both decide the speed).
+fn join_and_fetch(settings: &KafkaSettings) -> Vec<(&'static str, &'static str)> {
+    JOIN_AND_FETCH
+        .into_iter()
+        .filter(|(key, _)| !settings.properties().contains_key(*key))
+        .map(|(key, value)| match key {
+            // The engine's wait, as the crate's consumers get it when built.
+            "fetch.wait.max.ms" => (key, fetch_wait_ms(settings)),
+            _ => (key, value),
+        })
+        .collect()
 }
 
 /// The bench's readings as `city:json` lines, the input of the peers.

@@ -1,32 +1,29 @@
 """The Python confluent-kafka client (over librdkafka, like kafka-lab) doing what
-`kafka-lab bench` does: produce the readings of FILE (`city:json` lines, key =
-city), then read COUNT messages of the topic back as a fresh group GROUP from
-`earliest` (as many as kafka-lab's consumer read: the topic holds kafka-lab's
-readings too), decoding each value as JSON, as a Python lab consumer does.
-Prints one JSON object with both timings.
+`kafka-lab bench` does, one step per run:
+
+    python_bench.py produce BOOTSTRAP TOPIC FILE [KEY=VALUE ...]
+        produce the readings of FILE (`city:json` lines, key = city), as the
+        crate's producer does (acks=all, idempotence), until the last report;
+    python_bench.py consume BOOTSTRAP TOPIC GROUP COUNT [KEY=VALUE ...] [consumer:KEY=VALUE ...]
+        read COUNT messages (at most what the topic stores) from `earliest` as a
+        fresh group GROUP, decoding each value as JSON, as a Python lab consumer
+        does; timed from the consumer's creation to the end of its close.
+
+Prints one JSON object: {"messages": N, "seconds": S}.
+KEY=VALUE properties go to the client, consumer:KEY=VALUE ones to the consumer only.
 `kafka-lab bench --compare-python` runs it (it is embedded in the binary).
-
-    python_bench.py BOOTSTRAP TOPIC FILE GROUP COUNT [KEY=VALUE ...] [consumer:KEY=VALUE ...]
-
-KEY=VALUE properties go to both clients, consumer:KEY=VALUE ones to the consumer.
 """
 
 import json
 import sys
 import time
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer
 
 
-def main():
-    bootstrap, topic, path, group, count = sys.argv[1:6]
-    pairs = [pair.split("=", 1) for pair in sys.argv[6:]]
-    extra = {key: value for key, value in pairs if not key.startswith("consumer:")}
-    consumer_extra = {key[len("consumer:"):]: value for key, value in pairs
-                      if key.startswith("consumer:")}
+def produce(bootstrap, topic, path, extra):
     with open(path, "rb") as lines:
         readings = [line.rstrip(b"\n").split(b":", 1) for line in lines]
-
     failed = 0
 
     def on_delivery(error, _message):
@@ -46,20 +43,19 @@ def main():
             except BufferError:
                 producer.poll(0.01)
     producer.flush(120)
-    produce_seconds = time.monotonic() - started
+    seconds = time.monotonic() - started
     if failed:
         sys.exit(f"{failed} messages failed delivery")
+    return len(readings), seconds
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                         "auto.offset.reset": "earliest", "enable.auto.commit": True, **extra,
-                         **consumer_extra})
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    expected = 0
-    for p in partitions:
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-        expected += high - low
-    expected = min(expected, int(count))
+
+def consume(bootstrap, topic, group, count, extra):
+    # Timed from the consumer's creation, as kafka-lab's; COUNT is at most what
+    # the topic stores (kafka-lab looked).
     started = time.monotonic()
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "auto.offset.reset": "earliest", "enable.auto.commit": True, **extra})
+    expected = count
     consumer.subscribe([topic])
     read = 0
     idle_since = time.monotonic()
@@ -70,17 +66,38 @@ def main():
                 sys.exit(f"only {read} of {expected} messages came back")
             continue
         idle_since = time.monotonic()
-        for message in batch[:expected - read]:
-            if message.error() is None:
-                try:
-                    json.loads(message.value())
-                except ValueError:
-                    pass  # not a reading (e.g. a latency probe): skipped, as kafka-lab does
-                read += 1
-    consume_seconds = time.monotonic() - started
-    consumer.close()
-    print(json.dumps({"produce": {"messages": len(readings), "seconds": produce_seconds},
-                      "consume": {"messages": read, "seconds": consume_seconds}}))
+        for message in batch:
+            if message.error() is not None:
+                continue
+            try:
+                json.loads(message.value())
+            except ValueError:
+                pass  # not a reading (e.g. a latency probe): skipped, as kafka-lab does
+            read += 1
+            if read == expected:
+                break
+    consumer.close()  # its last commit, and leaving the group, as kafka-lab's close
+    seconds = time.monotonic() - started
+    return read, seconds
+
+
+def main():
+    step, bootstrap, topic = sys.argv[1:4]
+    if step == "produce":
+        path, rest = sys.argv[4], sys.argv[5:]
+    elif step == "consume":
+        group, count, rest = sys.argv[4], int(sys.argv[5]), sys.argv[6:]
+    else:
+        sys.exit(f"unknown step {step!r}: produce or consume")
+    pairs = [pair.split("=", 1) for pair in rest]
+    extra = {key: value for key, value in pairs if not key.startswith("consumer:")}
+    if step == "produce":
+        messages, seconds = produce(bootstrap, topic, path, extra)
+    else:
+        extra.update({key[len("consumer:"):]: value for key, value in pairs
+                      if key.startswith("consumer:")})
+        messages, seconds = consume(bootstrap, topic, group, count, extra)
+    print(json.dumps({"messages": messages, "seconds": seconds}))
 
 
 if __name__ == "__main__":

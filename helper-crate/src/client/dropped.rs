@@ -31,6 +31,17 @@ impl<T> DroppedByCreator<T> {
         }
     }
 
+    /// Wraps `client` with its own way to be destroyed (taken here, like
+    /// `new`'s: the creating cell's copy), for a client whose end is more than
+    /// a drop.
+    pub fn with_destroy(client: T, destroy: fn(&mut ManuallyDrop<T>)) -> Self {
+        DroppedByCreator {
+            client: ManuallyDrop::new(client),
+            destroy,
+            abandoned: AtomicBool::new(false),
+        }
+    }
+
     /// Leaves the client as it is when dropped, instead of closing it: for a
     /// consumer whose broker is gone, closing waits for a LeaveGroup answer that
     /// cannot come (measured: a `consume` that had reported the lost broker
@@ -83,7 +94,8 @@ impl<T: Send + 'static> DroppedByCreator<T> {
     }
 }
 
-fn destroy_here<T>(client: &mut ManuallyDrop<T>) {
+/// Drops the client.
+pub(crate) fn destroy_here<T>(client: &mut ManuallyDrop<T>) {
     // SAFETY: called once, from `Drop`, after which the client is never used.
     unsafe { ManuallyDrop::drop(client) }
 }

@@ -45,6 +45,7 @@ pub use group_events::{GroupEvent, GroupEvents};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
@@ -251,7 +252,7 @@ impl ConsumerBuilder {
             .map_err(|e| self.settings.client_error("creating a consumer", e))?;
         Ok(KafkaConsumer {
             session_timeout,
-            consumer: DroppedByCreator::new(consumer),
+            consumer: DroppedByCreator::with_destroy(consumer, close_then_drop),
             settings: self.settings.clone(),
             group: self.group.clone(),
             topic: String::new(),
@@ -288,6 +289,28 @@ pub struct KafkaConsumer {
     /// Its group's `session.timeout.ms`.
     pub(crate) session_timeout: Duration,
 }
+
+/// Closes a group consumer (it commits nothing more, and leaves its group),
+/// then drops it. rust-rdkafka's drop closes it too, but looks whether the
+/// close has finished only after each 100 ms of polling: measured on nisshi,
+/// a `consume` of 200,000 readings spent 0.40 s in it, where the Python
+/// client's close took 0.24 s. Here the close's events are served in slices
+/// of [`CLOSE_SLICE`]. A close that never finishes (see `Drop for
+/// KafkaConsumer`) keeps this thread in the loop, as rust-rdkafka's would.
+fn close_then_drop(consumer: &mut ManuallyDrop<BaseConsumer<GroupEvents>>) {
+    // A consumer outside any group has nothing to close.
+    if consumer.close_queue().is_ok() {
+        while !consumer.closed() {
+            // Whatever a poll hands back now (a message fetched before the
+            // close) is dropped: nothing reads it any more.
+            let _ = consumer.poll(CLOSE_SLICE);
+        }
+    }
+    dropped::destroy_here(consumer);
+}
+
+/// How long a closing consumer waits in one poll for the close's next event.
+const CLOSE_SLICE: Duration = Duration::from_millis(5);
 
 impl Drop for KafkaConsumer {
     /// Closes the consumer (it leaves its group, unless it is a static member),

@@ -370,7 +370,9 @@ impl WeatherConsumer {
         }
         self.commit_held(&report.committed)?;
         report.events = self.take_events();
-        report.positions = self.positions()?;
+        if self.options.positions_at_end {
+            report.positions = self.positions()?;
+        }
         // A whole read: ending without a partition while messages wait is an
         // error however short it was (the error says a join may need longer).
         if report.stopped == StopReason::Timeout {

@@ -112,6 +112,14 @@ pub struct ConsumeOptions {
     /// A long-running reader that only streams rows (the CLI) turns this off, so
     /// its memory stays bounded by one batch.
     pub keep_records: bool,
+    /// Ask, when the read ends, for each partition's high watermark and the
+    /// group's committed offset ([`super::ConsumeReport::positions`]): what the
+    /// lab's earliest/latest comparison shows. The committed offsets come from
+    /// a client outside the group, one more connection and request: a reader
+    /// that does not show them (the CLI) turns this off. Measured on nisshi,
+    /// where each request waits behind the fetch in flight: 0.27 s of a 9 s
+    /// read of 200,000 readings.
+    pub positions_at_end: bool,
     /// The most messages handled (written, then committed) as one batch.
     pub batch_size: usize,
     /// Other consumer properties (librdkafka names), set last.
@@ -133,6 +141,7 @@ impl ConsumeOptions {
             commit: None,
             dead_letter: None,
             keep_records: true,
+            positions_at_end: true,
             batch_size: DEFAULT_BATCH_SIZE,
             properties: Vec::new(),
         }

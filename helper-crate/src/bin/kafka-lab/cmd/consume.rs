@@ -74,8 +74,10 @@ fn print_report(report: &consume::ConsumeReport) {
 /// The read the flags ask for.
 fn options(args: &ConsumeArgs) -> ConsumeOptions {
     let mut options = ConsumeOptions {
-        // Rows are printed and written as they arrive; the report need not keep them.
+        // Rows are printed and written as they arrive; the report need not keep
+        // them, nor ask for the positions at the end, which are not printed.
         keep_records: false,
+        positions_at_end: false,
         ..ConsumeOptions::new(&args.topic)
             .from(args.from)
             .max(args.max)
