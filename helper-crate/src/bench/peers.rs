@@ -99,7 +99,8 @@ impl Peer {
         count: usize,
     ) -> Result<Throughput> {
         let value_bytes = options.readings().next_reading().to_json().len();
-        let expected = stored(settings, &options.topic)?.min(count).to_string();
+        let expected = stored(settings, &options.topic)?.min(count);
+        let expected_arg = expected.to_string();
         let consumer_settings = join_and_fetch(settings)
             .into_iter()
             .map(|(key, value)| format!("{key}={value}"));
@@ -112,8 +113,18 @@ impl Peer {
                     args.extend(["-X", property]);
                 }
                 // A dot per message read (`-f .`): what kcat read, counted.
-                args.extend(["-f", ".", "-e", "-c", &expected, &options.topic]);
+                args.extend(["-f", ".", "-e", "-c", &expected_arg, &options.topic]);
                 let (took, dots) = run_kcat(settings, &args)?;
+                if dots.len() < expected {
+                    return Err(Error::Program {
+                        program: "kcat".to_string(),
+                        message: format!(
+                            "read {} of the {expected} messages asked for before the end of \
+                             the partitions",
+                            dots.len()
+                        ),
+                    });
+                }
                 (dots.len(), took)
             }
             Peer::Python(python) => {
@@ -123,7 +134,7 @@ impl Peer {
                     settings.bootstrap(),
                     &options.topic,
                     &group,
-                    &expected,
+                    &expected_arg,
                 ]
                 .map(String::from)
                 .into_iter()

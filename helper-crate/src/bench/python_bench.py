@@ -42,8 +42,10 @@ def produce(bootstrap, topic, path, extra):
                 break
             except BufferError:
                 producer.poll(0.01)
-    producer.flush(120)
+    unflushed = producer.flush(120)
     seconds = time.monotonic() - started
+    if unflushed:
+        sys.exit(f"{unflushed} messages without a delivery report after 120 s")
     if failed:
         sys.exit(f"{failed} messages failed delivery")
     return len(readings), seconds

@@ -295,15 +295,30 @@ pub struct KafkaConsumer {
 /// close has finished only after each 100 ms of polling: measured on nisshi,
 /// a `consume` of 200,000 readings spent 0.40 s in it, where the Python
 /// client's close took 0.24 s. Here the close's events are served in slices
-/// of [`CLOSE_SLICE`]. A close that never finishes (see `Drop for
-/// KafkaConsumer`) keeps this thread in the loop, as rust-rdkafka's would.
+/// of [`CLOSE_SLICE`] for the first second, then of 100 ms. A close that
+/// never finishes (see `Drop for KafkaConsumer`) keeps this thread in the
+/// loop, as rust-rdkafka's would.
+///
+/// rust-rdkafka's drop then asks for the close again; librdkafka answers
+/// "Consumer already closed", and rust-rdkafka logs that as an error through
+/// the `log` crate (target `rdkafka::consumer::base_consumer`). Nothing is
+/// printed unless a program installs a logger for that target; kafka-lab's
+/// (`-X debug=...`) shows librdkafka's own lines only.
 fn close_then_drop(consumer: &mut ManuallyDrop<BaseConsumer<GroupEvents>>) {
-    // A consumer outside any group has nothing to close.
+    // Every consumer the crate builds has a group id (a throwaway one when
+    // assigned); the close is refused only when it was closed already, or
+    // after a fatal error: then there is nothing to wait for.
     if consumer.close_queue().is_ok() {
+        let started = std::time::Instant::now();
         while !consumer.closed() {
+            let slice = if started.elapsed() < Duration::from_secs(1) {
+                CLOSE_SLICE
+            } else {
+                Duration::from_millis(100)
+            };
             // Whatever a poll hands back now (a message fetched before the
             // close) is dropped: nothing reads it any more.
-            let _ = consumer.poll(CLOSE_SLICE);
+            let _ = consumer.poll(slice);
         }
     }
     dropped::destroy_here(consumer);
