@@ -100,6 +100,11 @@ impl BenchOptions {
     fn readings(&self) -> WeatherGenerator {
         WeatherGenerator::new(&DEFAULT_CITIES, self.seed)
     }
+
+    /// Bytes per reading (its JSON value), for the MB/s of every client.
+    fn value_bytes(&self) -> usize {
+        self.readings().next_reading().to_json().len()
+    }
 }
 
 /// One throughput figure.
@@ -203,7 +208,7 @@ fn measure(
     peers: &[Peer],
     progress: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> Result<BenchReport> {
-    let value_bytes = options.readings().next_reading().to_json().len();
+    let value_bytes = options.value_bytes();
     progress(Progress::Phase(&format!(
         "producing {} readings ({value_bytes} B) to '{}'",
         options.messages, options.topic

@@ -61,7 +61,6 @@ impl Peer {
     pub fn produce(&self, settings: &KafkaSettings, options: &BenchOptions) -> Result<Throughput> {
         let file = readings_file(options)?;
         let file_arg = file.to_string_lossy().to_string();
-        let value_bytes = options.readings().next_reading().to_json().len();
         let run = match self {
             Peer::Kcat => {
                 let mut args = vec!["-P", "-t", &options.topic, "-K:", "-l", &file_arg];
@@ -86,7 +85,7 @@ impl Peer {
         };
         let _ = std::fs::remove_file(&file);
         let (messages, took) = run?;
-        Ok(Throughput::new(messages, value_bytes, took))
+        Ok(Throughput::new(messages, options.value_bytes(), took))
     }
 
     /// Reads `count` messages of the topic (fewer if it stores fewer) from
@@ -98,7 +97,6 @@ impl Peer {
         options: &BenchOptions,
         count: usize,
     ) -> Result<Throughput> {
-        let value_bytes = options.readings().next_reading().to_json().len();
         let expected = stored(settings, &options.topic)?.min(count);
         let expected_arg = expected.to_string();
         let consumer_settings = join_and_fetch(settings)
@@ -143,7 +141,7 @@ impl Peer {
                 run_python(python, options, args)?
             }
         };
-        Ok(Throughput::new(messages, value_bytes, took))
+        Ok(Throughput::new(messages, options.value_bytes(), took))
     }
 }
 
