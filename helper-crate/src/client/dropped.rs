@@ -24,11 +24,7 @@ pub struct DroppedByCreator<T> {
 impl<T> DroppedByCreator<T> {
     /// Wraps `client`; the destroy function is the one compiled with this call.
     pub fn new(client: T) -> Self {
-        DroppedByCreator {
-            client: ManuallyDrop::new(client),
-            destroy: destroy_here::<T>,
-            abandoned: AtomicBool::new(false),
-        }
+        Self::with_destroy(client, destroy_here::<T>)
     }
 
     /// Wraps `client` with its own way to be destroyed (taken here, like
