@@ -210,6 +210,29 @@ pub enum Error {
         undelivered: Vec<String>,
     },
 
+    /// A send failed part-way through a producer's run (its local queue stayed
+    /// full, the topic went away), so the run stopped there; what it had sent
+    /// before was flushed first (within the timeout), and is counted here.
+    #[error(
+        "{cause}. Before it, {sent} of {total} readings were sent: {delivered} delivered{}",
+        match undelivered.first() {
+            Some(first) => format!(", {} not delivered ({first})", sent.saturating_sub(*delivered)),
+            None => String::new(),
+        }
+    )]
+    SendsStopped {
+        /// Why the send failed.
+        cause: Box<Error>,
+        /// How many readings were asked for.
+        total: usize,
+        /// How many were handed to the client before the failed send.
+        sent: usize,
+        /// How many of those the broker confirmed.
+        delivered: usize,
+        /// Each sent reading that was not delivered, and why.
+        undelivered: Vec<String>,
+    },
+
     /// A group's offsets cannot be moved while members are reading: they would
     /// overwrite the new offsets with their next commit.
     #[error(
@@ -372,6 +395,7 @@ impl Error {
         match self {
             Error::Config { .. } => 2,
             Error::Interrupted { signal, .. } => 128 + signal,
+            Error::SendsStopped { cause, .. } => cause.exit_code(),
             Error::Kafka { error, .. } if is_config_error(error) => 2,
             _ => 1,
         }
@@ -513,6 +537,51 @@ mod tests {
             KafkaError::ClientCreation("bad property".into()),
         );
         assert_eq!(bad_property.exit_code(), 2);
+    }
+
+    #[test]
+    fn a_failed_send_says_what_became_of_the_sends_before_it() {
+        let cause = Error::queue_stayed_full("b:1", Duration::from_secs(2), "sending to 't'");
+        let stopped = Error::SendsStopped {
+            cause: Box::new(cause),
+            total: 100,
+            sent: 40,
+            delivered: 37,
+            // Two reports said no; one more reading never got a report.
+            undelivered: vec![
+                "a: Local: Purged in queue".into(),
+                "b: Local: Purged in queue".into(),
+                "1 reading(s) without a delivery report within 3s".into(),
+            ],
+        };
+        assert_eq!(stopped.exit_code(), 1);
+        let text = stopped.to_string();
+        assert!(
+            text.starts_with("sending to 't' did not happen within 2s: the producer's local queue"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                ". Before it, 40 of 100 readings were sent: 37 delivered, \
+                 3 not delivered (a: Local: Purged in queue)"
+            ),
+            "{text}"
+        );
+        let all_delivered = Error::SendsStopped {
+            cause: Box::new(Error::config(Setting::Topic, "bad")),
+            total: 10,
+            sent: 4,
+            delivered: 4,
+            undelivered: Vec::new(),
+        };
+        // The exit status is the failed send's.
+        assert_eq!(all_delivered.exit_code(), 2);
+        assert!(
+            all_delivered
+                .to_string()
+                .ends_with(". Before it, 4 of 10 readings were sent: 4 delivered"),
+            "{all_delivered}"
+        );
     }
 
     #[test]

@@ -691,13 +691,18 @@ fn a_producer_facing_a_frozen_broker_says_its_queue_stayed_full() {
         "{stderr}"
     );
     // The 20 queued when the broker froze: purged after the final flush's
-    // wait (their own timeout, a minute, never comes).
-    assert!(
-        stderr
-            .lines()
-            .any(|line| line.starts_with("20 reading(s) sent before it were not delivered")),
-        "{stderr}"
-    );
+    // wait (their own timeout, a minute, never comes). The error counts them
+    // with those sent before (the library's error, not the command's count),
+    // and the command lists each.
+    let (sent, delivered, not_delivered) = counts_before_the_failed_send(&stderr);
+    assert_eq!(not_delivered, 20, "{stderr}");
+    assert_eq!(sent, delivered + not_delivered, "{stderr}");
+    assert!(delivered >= 1, "the first row was a delivery: {stderr}");
+    let listed = stderr
+        .lines()
+        .filter(|line| line.starts_with("not delivered: "))
+        .count();
+    assert_eq!(listed, 20, "{stderr}");
     // 2 s for room, then 3 s for the last reports (the timeout and a second).
     assert!(
         (Duration::from_secs(4)..Duration::from_secs(20)).contains(&waited),
@@ -761,6 +766,30 @@ fn produce_until_the_first_row(timeout_ms: &str) -> (TestBroker, std::process::C
     // The rest of the rows, read so that the producer never blocks on them.
     std::thread::spawn(move || rows.for_each(drop));
     (broker, producer)
+}
+
+/// (sent, delivered, not delivered) from `Error::SendsStopped`'s words:
+/// "Before it, S of T readings were sent: D delivered, U not delivered (...)".
+fn counts_before_the_failed_send(stderr: &str) -> (usize, usize, usize) {
+    let number = |text: &str, after: &str| -> usize {
+        let start = text
+            .find(after)
+            .unwrap_or_else(|| panic!("no '{after}': {stderr}"))
+            + after.len();
+        let digits: String = text[start..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits
+            .parse()
+            .unwrap_or_else(|_| panic!("no number after '{after}': {stderr}"))
+    };
+    let said = &stderr[stderr
+        .find("Before it, ")
+        .unwrap_or_else(|| panic!("{stderr}"))..];
+    let delivered = number(said, "readings were sent: ");
+    let not_delivered = number(said, &format!("{delivered} delivered, "));
+    (number(said, "Before it, "), delivered, not_delivered)
 }
 
 /// Everything `child` writes to stderr, until it exits.

@@ -31,7 +31,10 @@ use super::{ReportingProducer, WeatherProducer};
 ///
 /// A stop asked for with Ctrl-C or SIGTERM ([`crate::shutdown`]) ends the sends:
 /// what is in flight is flushed (within the timeout), its reports are handed to
-/// `on_report`, and the result is [`Error::Interrupted`] with the counts.
+/// `on_report`, and the result is [`Error::Interrupted`] with the counts. So
+/// does a send that fails after others were sent (the local queue stayed
+/// full, for one): the result is [`Error::SendsStopped`], the send's error
+/// with the counts.
 pub fn stream_weather(
     settings: &KafkaSettings,
     topic: &str,
@@ -61,7 +64,7 @@ pub fn stream_weather(
     };
     let mut filer = ReportFiler::new(topic, on_report);
     let mut reports = Vec::new();
-    let sent = sends.run(|wait| {
+    let (sent, stopped_by) = sends.run(|wait| {
         // librdkafka waits in whole milliseconds and rust-rdkafka's `poll`
         // spins through what is left of one: poll whole ones (at most 10, so
         // that a report is filed within 10 ms of landing) and sleep the rest.
@@ -74,11 +77,24 @@ pub fn stream_weather(
     });
     let filed = filer.finish(producer);
     generator.real_time();
-    let sent = sent?;
     let FiledReports {
         delivered,
         undelivered,
     } = filed;
+    // A send that failed after others were sent: those others are flushed
+    // and counted, and the failure says what became of them.
+    if let Err(cause) = stopped_by {
+        return Err(match sent {
+            0 => cause,
+            _ => Error::SendsStopped {
+                cause: Box::new(cause),
+                total: count,
+                sent,
+                delivered,
+                undelivered,
+            },
+        });
+    }
     if let (true, Some(signal)) = (sent < count, crate::shutdown::signal()) {
         return Err(Error::Interrupted {
             signal,
@@ -109,12 +125,13 @@ struct Sends<'a> {
 }
 
 impl Sends<'_> {
-    /// Makes and sends the readings until all are sent or a stop is asked for,
-    /// and returns how many were sent. `between` runs between sends: with no
+    /// Makes and sends the readings until all are sent, a stop is asked for or
+    /// a send fails, and returns how many were sent, and the failed send's
+    /// error if one did. `between` runs between sends: with no
     /// wait once every [`SERVE_REPORTS_EVERY`] sends, and with the time left (at most 50 ms at
     /// a time, so that a stop is noticed at once) while a paced send is not
     /// yet due.
-    fn run(&mut self, mut between: impl FnMut(Duration)) -> Result<usize> {
+    fn run(&mut self, mut between: impl FnMut(Duration)) -> (usize, Result<()>) {
         let started = Instant::now();
         let mut sent = 0;
         'sending: while sent < self.count && !crate::shutdown::requested() {
@@ -136,10 +153,10 @@ impl Sends<'_> {
                 // A stop asked for while the send waited for room in a full
                 // queue: that reading was not queued, and the run stops here.
                 Err(_) if crate::shutdown::requested() => break,
-                Err(error) => return Err(error),
+                Err(error) => return (sent, Err(error)),
             }
         }
-        Ok(sent)
+        (sent, Ok(()))
     }
 }
 

@@ -55,7 +55,8 @@ fn report(error: &anyhow::Error) {
     let library_error = error.downcast_ref::<kafka_lab::Error>();
     if let Some(
         kafka_lab::Error::Delivery { undelivered, .. }
-        | kafka_lab::Error::Interrupted { undelivered, .. },
+        | kafka_lab::Error::Interrupted { undelivered, .. }
+        | kafka_lab::Error::SendsStopped { undelivered, .. },
     ) = library_error
     {
         for reading in undelivered {
@@ -63,7 +64,12 @@ fn report(error: &anyhow::Error) {
         }
     }
     eprintln!("error: {error:#}");
-    match library_error {
+    // A producer run that a failed send stopped: the hint is the send's.
+    let hinted = match library_error {
+        Some(kafka_lab::Error::SendsStopped { cause, .. }) => Some(&**cause),
+        other => other,
+    };
+    match hinted {
         Some(kafka_lab::Error::Config { setting, .. }) => {
             eprintln!("hint: set the {setting} with {}", args::flag(*setting));
         }

@@ -8,7 +8,6 @@ use kafka_lab::config::KafkaSettings;
 use kafka_lab::produce::{self, Delivery, TimestampType, DELIVERY_COLUMNS};
 use kafka_lab::shutdown;
 use kafka_lab::weather::{Reading, WeatherGenerator};
-use kafka_lab::Error;
 
 use super::RowPrinter;
 use crate::args::ProduceArgs;
@@ -29,8 +28,6 @@ pub fn run(settings: &KafkaSettings, args: &ProduceArgs) -> anyhow::Result<()> {
         .rate
         .map_or(1_000, |rate| ((rate / 100.0) as usize).clamp(1, 1_000));
     let mut offsets_not_reported = 0;
-    // Readings whose report said "not delivered", and the first reason.
-    let mut not_delivered = (0, String::new());
     let (result, printed) = std::thread::scope(|scope| {
         let mut rows = rows.map(|rows| RowsThread::start(scope, rows, &args.topic, rows_per_batch));
         let result = produce::stream_weather(
@@ -41,15 +38,8 @@ pub fn run(settings: &KafkaSettings, args: &ProduceArgs) -> anyhow::Result<()> {
             args.rate,
             &mut |_, report| {
                 // A failed report is listed with the error at the end.
-                let delivery = match report {
-                    Ok(delivery) => delivery,
-                    Err(error) => {
-                        if not_delivered.0 == 0 {
-                            not_delivered.1 = error.to_string();
-                        }
-                        not_delivered.0 += 1;
-                        return;
-                    }
+                let Ok(delivery) = report else {
+                    return;
                 };
                 if delivery.reported_offset().is_none() {
                     offsets_not_reported += 1;
@@ -62,15 +52,6 @@ pub fn run(settings: &KafkaSettings, args: &ProduceArgs) -> anyhow::Result<()> {
         (result, rows.map(RowsThread::finish))
     });
     // A stop or an undelivered reading matters more than a closed stdout.
-    if let Err(error) = &result {
-        // A stop and a delivery error count the undelivered readings
-        // themselves; a send that failed (a full queue, for one) says nothing
-        // of those sent before it.
-        let counted = matches!(error, Error::Interrupted { .. } | Error::Delivery { .. });
-        if let (false, (count @ 1.., first)) = (counted, &not_delivered) {
-            eprintln!("{count} reading(s) sent before it were not delivered: {first}");
-        }
-    }
     let delivered = result?;
     printed.transpose()?;
     eprintln!("{delivered} reading(s) delivered to '{}'", args.topic);
