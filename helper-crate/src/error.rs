@@ -127,14 +127,20 @@ pub enum Error {
     /// Some messages could not be delivered before the timeout.
     #[error(
         "{} of {total} messages were not delivered: {}{}",
-        undelivered.len(),
+        total.saturating_sub(*delivered),
         undelivered.first().map_or("", String::as_str),
-        if undelivered.len() > 1 { format!(" (and {} more)", undelivered.len() - 1) } else { String::new() }
+        match total.saturating_sub(*delivered) {
+            not_delivered @ 2.. => format!(" (and {} more)", not_delivered - 1),
+            _ => String::new(),
+        }
     )]
     Delivery {
         /// How many were sent.
         total: usize,
-        /// Each message that was not delivered, and why.
+        /// How many of those the broker confirmed.
+        delivered: usize,
+        /// Why the others were not: one line per failed delivery report, and
+        /// one line counting the messages that got no report at all.
         undelivered: Vec<String>,
     },
 
@@ -206,22 +212,25 @@ pub enum Error {
         sent: usize,
         /// How many of those the broker confirmed.
         delivered: usize,
-        /// Each sent reading that was not delivered, and why.
+        /// Why the others were not, as in [`Error::Delivery`].
         undelivered: Vec<String>,
     },
 
     /// A send failed part-way through a producer's run (its local queue stayed
     /// full, the topic went away), so the run stopped there; what it had sent
-    /// before was flushed first (within the timeout), and is counted here.
+    /// before was flushed first (within the timeout), and is counted here. (A
+    /// failure of the first send is that send's error alone.)
     #[error(
-        "{cause}. Before it, {sent} of {total} readings were sent: {delivered} delivered{}",
-        match undelivered.first() {
-            Some(first) => format!(", {} not delivered ({first})", sent.saturating_sub(*delivered)),
-            None => String::new(),
-        }
+        "{}. Before it, {sent} of {total} readings were sent: {delivered} delivered{}",
+        cause.to_string().trim_end_matches('.'),
+        if delivered < sent {
+            let first = undelivered.first().map_or(String::new(), |first| format!(" ({first})"));
+            format!(", {} not delivered{first}", sent - delivered)
+        } else { String::new() }
     )]
     SendsStopped {
-        /// Why the send failed.
+        /// Why the send failed. In the message rather than a `source`, as
+        /// with [`Error::Kafka`], so that `{:#}` does not print it twice.
         cause: Box<Error>,
         /// How many readings were asked for.
         total: usize,
@@ -389,13 +398,13 @@ impl Error {
     }
 
     /// The process exit status for this error: 2 for bad usage or configuration
-    /// (nothing was attempted), 1 for everything that failed at run time, 128 +
+    /// (nothing was attempted), 1 for everything that failed at run time (a
+    /// producer's run that a failed send stopped among them), 128 +
     /// the signal for a run a signal stopped (130 Ctrl-C, 143 SIGTERM).
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config { .. } => 2,
             Error::Interrupted { signal, .. } => 128 + signal,
-            Error::SendsStopped { cause, .. } => cause.exit_code(),
             Error::Kafka { error, .. } if is_config_error(error) => 2,
             _ => 1,
         }
@@ -567,20 +576,60 @@ mod tests {
             ),
             "{text}"
         );
+        // The topic deleted mid-run: the four before it were all delivered.
         let all_delivered = Error::SendsStopped {
-            cause: Box::new(Error::config(Setting::Topic, "bad")),
+            cause: Box::new(Error::kafka(
+                "sending to 't'",
+                KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::UnknownTopic),
+            )),
             total: 10,
             sent: 4,
             delivered: 4,
             undelivered: Vec::new(),
         };
-        // The exit status is the failed send's.
-        assert_eq!(all_delivered.exit_code(), 2);
+        assert_eq!(all_delivered.exit_code(), 1);
         assert!(
             all_delivered
                 .to_string()
                 .ends_with(". Before it, 4 of 10 readings were sent: 4 delivered"),
             "{all_delivered}"
+        );
+        // A cause that ends a sentence gets no second full stop.
+        let unreachable = Error::SendsStopped {
+            cause: Box::new(Error::Broker("gone.".into())),
+            total: 2,
+            sent: 1,
+            delivered: 1,
+            undelivered: Vec::new(),
+        };
+        assert_eq!(
+            unreachable.to_string(),
+            "embedded broker: gone. Before it, 1 of 2 readings were sent: 1 delivered"
+        );
+    }
+
+    #[test]
+    fn undelivered_messages_are_counted_with_those_that_got_no_report() {
+        let error = Error::Delivery {
+            total: 10,
+            delivered: 6,
+            undelivered: vec![
+                "a: Local: Purged in queue".into(),
+                "3 reading(s) without a delivery report within 11s".into(),
+            ],
+        };
+        assert_eq!(
+            error.to_string(),
+            "4 of 10 messages were not delivered: a: Local: Purged in queue (and 3 more)"
+        );
+        let one = Error::Delivery {
+            total: 1,
+            delivered: 0,
+            undelivered: vec!["no delivery report".into()],
+        };
+        assert_eq!(
+            one.to_string(),
+            "1 of 1 messages were not delivered: no delivery report"
         );
     }
 

@@ -677,7 +677,7 @@ fn a_member_given_no_partition_while_messages_wait_fails_loudly() {
 /// never delivered.
 #[test]
 fn a_producer_facing_a_frozen_broker_says_its_queue_stayed_full() {
-    let (broker, mut producer) = produce_until_the_first_row("2000");
+    let (broker, mut producer, rows) = produce_until_the_first_row("2000");
     let frozen = Frozen::stop(broker.broker.pid());
     let started = Instant::now();
     let stderr = stderr_at_exit(&mut producer);
@@ -694,10 +694,11 @@ fn a_producer_facing_a_frozen_broker_says_its_queue_stayed_full() {
     // wait (their own timeout, a minute, never comes). The error counts them
     // with those sent before (the library's error, not the command's count),
     // and the command lists each.
-    let (sent, delivered, not_delivered) = counts_before_the_failed_send(&stderr);
-    assert_eq!(not_delivered, 20, "{stderr}");
-    assert_eq!(sent, delivered + not_delivered, "{stderr}");
-    assert!(delivered >= 1, "the first row was a delivery: {stderr}");
+    let (sent, total, delivered, not_delivered) = counts_before_the_failed_send(&stderr);
+    assert_eq!((total, not_delivered), (3000, 20), "{stderr}");
+    // A row was printed for each delivery the error counts.
+    assert_eq!(rows.join().unwrap(), delivered, "{stderr}");
+    assert!(sent > 20, "{stderr}");
     let listed = stderr
         .lines()
         .filter(|line| line.starts_with("not delivered: "))
@@ -715,7 +716,7 @@ fn a_producer_facing_a_frozen_broker_says_its_queue_stayed_full() {
 /// the counts, not a timeout after the broker timeout.
 #[test]
 fn sigterm_while_a_send_waits_for_room_stops_the_producer() {
-    let (broker, mut producer) = produce_until_the_first_row("8000");
+    let (broker, mut producer, _rows) = produce_until_the_first_row("8000");
     let frozen = Frozen::stop(broker.broker.pid());
     // The queue of 20 is full 0.1 s after the freeze.
     std::thread::sleep(Duration::from_millis(1000));
@@ -738,11 +739,77 @@ fn sigterm_while_a_send_waits_for_room_stops_the_producer() {
     assert!(waited < Duration::from_secs(14), "{waited:?}: {stderr}");
 }
 
+/// The library's side of the frozen broker: `stream_weather`, stopped by a
+/// send that found the queue full, returns the send's error with what became
+/// of the readings sent before it, and those agree with the reports it handed
+/// over (what a notebook's `produce_weather` caller sees too).
+#[test]
+fn stream_weather_stopped_by_a_full_queue_counts_what_was_sent_before() {
+    use kafka_lab::produce::stream_weather;
+    use kafka_lab::weather::WeatherGenerator;
+    let broker = TestBroker::start(Engine::Mock, &[("frozen", 1)]);
+    let settings = broker
+        .settings()
+        .with_timeout(Duration::from_secs(2))
+        .with("queue.buffering.max.messages", "20")
+        .with("message.timeout.ms", "60000");
+    let mut generator = WeatherGenerator::default_cities(13);
+    // Frozen at the first delivery report: connected, and answering until then.
+    let mut frozen = None;
+    let (mut reported_delivered, mut reported_failed) = (0, 0);
+    let result = stream_weather(
+        &settings,
+        "frozen",
+        &mut generator,
+        3000,
+        Some(200.0),
+        &mut |_, report| match report {
+            Ok(_) => {
+                reported_delivered += 1;
+                frozen.get_or_insert_with(|| Frozen::stop(broker.broker.pid()));
+            }
+            Err(_) => reported_failed += 1,
+        },
+    );
+    drop(frozen);
+    let Err(kafka_lab::Error::SendsStopped {
+        cause,
+        total,
+        sent,
+        delivered,
+        undelivered,
+    }) = result
+    else {
+        panic!("expected the sends to stop, got {result:?}");
+    };
+    assert!(
+        matches!(*cause, kafka_lab::Error::Timeout { .. }),
+        "{cause}"
+    );
+    assert_eq!(total, 3000);
+    assert_eq!(delivered, reported_delivered);
+    assert!(delivered >= 1);
+    // The 20 in the full queue: each reported as purged, and counted.
+    assert_eq!((sent - delivered, reported_failed), (20, 20));
+    assert_eq!(undelivered.len(), 20);
+    assert!(
+        undelivered.iter().all(|line| line.contains("Purged")),
+        "{undelivered:?}"
+    );
+}
+
 /// A broker on the mock engine with topic `frozen`, and a paced `produce` to it
 /// (200 a second, a local queue of 20, the given broker timeout, messages that
 /// never time out on their own), once its first row is printed: it is
-/// connected and its reports come back.
-fn produce_until_the_first_row(timeout_ms: &str) -> (TestBroker, std::process::Child) {
+/// connected and its reports come back. The thread counts the rows printed,
+/// the first one included, until the command exits.
+fn produce_until_the_first_row(
+    timeout_ms: &str,
+) -> (
+    TestBroker,
+    std::process::Child,
+    std::thread::JoinHandle<usize>,
+) {
     use std::io::BufRead;
     let broker = TestBroker::start(Engine::Mock, &[("frozen", 1)]);
     let dir = temp_dir("frozen-broker");
@@ -764,13 +831,13 @@ fn produce_until_the_first_row(timeout_ms: &str) -> (TestBroker, std::process::C
     let first = rows.next().unwrap().unwrap();
     assert!(first.starts_with("frozen"), "{first}");
     // The rest of the rows, read so that the producer never blocks on them.
-    std::thread::spawn(move || rows.for_each(drop));
-    (broker, producer)
+    let rows = std::thread::spawn(move || 1 + rows.count());
+    (broker, producer, rows)
 }
 
-/// (sent, delivered, not delivered) from `Error::SendsStopped`'s words:
+/// (sent, total, delivered, not delivered) from `Error::SendsStopped`'s words:
 /// "Before it, S of T readings were sent: D delivered, U not delivered (...)".
-fn counts_before_the_failed_send(stderr: &str) -> (usize, usize, usize) {
+fn counts_before_the_failed_send(stderr: &str) -> (usize, usize, usize, usize) {
     let number = |text: &str, after: &str| -> usize {
         let start = text
             .find(after)
@@ -787,9 +854,15 @@ fn counts_before_the_failed_send(stderr: &str) -> (usize, usize, usize) {
     let said = &stderr[stderr
         .find("Before it, ")
         .unwrap_or_else(|| panic!("{stderr}"))..];
+    let sent = number(said, "Before it, ");
     let delivered = number(said, "readings were sent: ");
     let not_delivered = number(said, &format!("{delivered} delivered, "));
-    (number(said, "Before it, "), delivered, not_delivered)
+    (
+        sent,
+        number(said, &format!("{sent} of ")),
+        delivered,
+        not_delivered,
+    )
 }
 
 /// Everything `child` writes to stderr, until it exits.

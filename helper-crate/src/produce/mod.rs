@@ -220,6 +220,7 @@ impl WeatherProducer {
         if !errors.is_empty() {
             return Err(Error::Delivery {
                 total,
+                delivered: delivered.len(),
                 undelivered: errors,
             });
         }

@@ -80,6 +80,7 @@ impl RawProducer {
         } else {
             Err(Error::Delivery {
                 total,
+                delivered: delivered.len(),
                 undelivered: errors,
             })
         }
@@ -101,6 +102,7 @@ pub fn produce_raw(
     let delivered = producer.flush()?;
     delivered.first().copied().ok_or_else(|| Error::Delivery {
         total: 1,
+        delivered: 0,
         undelivered: vec!["no delivery report".to_string()],
     })
 }

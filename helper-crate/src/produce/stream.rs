@@ -109,6 +109,7 @@ pub fn stream_weather(
     } else {
         Err(Error::Delivery {
             total: count,
+            delivered,
             undelivered,
         })
     }
@@ -249,6 +250,9 @@ fn send_interval(rate: f64) -> Result<Duration> {
 
 /// Makes `count` readings with `generator` and sends them, at most `rate` per
 /// second when a rate is given; returns their delivery reports in send order.
+/// Fails as [`stream_weather`] does, and then the reports of the readings that
+/// were delivered are not returned: [`stream_weather`] hands each one over as
+/// it comes, for a caller that needs them whatever the outcome.
 pub fn produce_weather(
     settings: &KafkaSettings,
     topic: &str,
