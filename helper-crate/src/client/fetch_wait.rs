@@ -10,16 +10,24 @@
 //! partition in it (seen with `-X debug=fetch`: "Fetch 1/1/32 toppar(s)", its
 //! answer a full second later).
 //!
-//! The two engines pull the setting in opposite directions, measured:
+//! The engines pull the setting in opposite directions, measured:
 //! - **nisshi** needs a long wait: once the wait has passed while it builds a
 //!   response, it reads one record per SQL query. `bench`, 200,000 readings:
-//!   15,725 msg/s with 1 s, 7,502 with 0.5 s, 4,320 with 0.3 s.
+//!   15,725 msg/s with 1 s, 7,502 with 0.5 s, 4,320 with 0.3 s; `consume` of
+//!   200,000 (session 13): 5.9-6.2 s with 0.75-2 s, 11.4 s with 0.5 s.
+//! - **tansu 0.6** answers a fetch once it has about 5 MiB or the wait has
+//!   passed, and the last fetch of a read, with less than that, waits it out:
+//!   `consume` of 200,000 took 3.8-3.9 s with 1 s, 3.1-3.2 s with 0.5 s
+//!   (librdkafka's default) and 3.0 s with 0.25 s.
 //! - **the mock** answers from memory at once, so a long wait only costs: a
 //!   group `consume` of 32 partitions took 3.8-5.7 s with 1 s against 3.8-4.4 s
 //!   for `kcat -G` (librdkafka's 0.5 s), and 3.8-4.3 s with 0.3 s.
 //!
-//! So the crate's consumers wait 1 s, except on the mock, which is recognised
-//! by its cluster id (`mockCluster…`), asked once per bootstrap address.
+//! So the crate's consumers wait 1 s, 0.5 s on tansu and 0.3 s on the mock.
+//! The engine is recognised by the cluster id it reports (`mockCluster…`,
+//! `tansu_cluster`), asked once per bootstrap address; any other broker
+//! (nisshi, Apache Kafka) gets 1 s: on Kafka, which answers as soon as data is
+//! there, the wait only bounds an idle fetch.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -28,45 +36,74 @@ use std::time::Duration;
 use crate::config::KafkaSettings;
 use crate::topics::{cluster_id, MOCK_CLUSTER_ID_PREFIX};
 
-/// The wait on every engine but the mock (a [`super::JOIN_AND_FETCH`] default).
+/// The wait on every engine but the mock and tansu (a [`super::JOIN_AND_FETCH`] default).
 pub const FETCH_WAIT_MS: &str = "1000";
 
 /// The wait on librdkafka's mock engine.
 pub const MOCK_FETCH_WAIT_MS: &str = "300";
+
+/// The wait on tansu 0.6: librdkafka's own default.
+pub const TANSU_FETCH_WAIT_MS: &str = "500";
+
+/// The cluster id tansu reports unless told another (its `--kafka-cluster-id`).
+pub const TANSU_CLUSTER_ID: &str = "tansu_cluster";
 
 /// How long the engine check may take: a broker that has not answered by then
 /// is taken for a real one (the safe default), and the read that follows
 /// reports a broker that is down, within its own timeout.
 const ENGINE_CHECK_LIMIT: Duration = Duration::from_secs(1);
 
-/// `fetch.wait.max.ms` for the broker behind `settings`.
+/// `fetch.wait.max.ms` for the broker behind `settings`. An answer is
+/// remembered for the process (a notebook builds many consumers); no answer is
+/// not, so a broker started later is asked again. A broker of another engine
+/// started later at the same address keeps the first answer until the process
+/// restarts: a slower read then, never a wrong one.
 pub fn fetch_wait_ms(settings: &KafkaSettings) -> &'static str {
-    if is_mock_engine(settings) {
+    static KNOWN: OnceLock<Mutex<HashMap<String, &'static str>>> = OnceLock::new();
+    let known = KNOWN.get_or_init(Default::default);
+    let bootstrap = settings.bootstrap().to_string();
+    if let Some(wait) = known.lock().ok().and_then(|k| k.get(&bootstrap).copied()) {
+        return wait;
+    }
+    let check = settings.timeout().min(ENGINE_CHECK_LIMIT);
+    let Some(id) = cluster_id(settings, check) else {
+        return FETCH_WAIT_MS;
+    };
+    let wait = fetch_wait_for_cluster(&id);
+    if let Ok(mut known) = known.lock() {
+        known.insert(bootstrap, wait);
+    }
+    wait
+}
+
+/// `fetch.wait.max.ms` for the engine whose cluster id is `id`.
+fn fetch_wait_for_cluster(id: &str) -> &'static str {
+    if id.starts_with(MOCK_CLUSTER_ID_PREFIX) {
         MOCK_FETCH_WAIT_MS
+    } else if id == TANSU_CLUSTER_ID {
+        TANSU_FETCH_WAIT_MS
     } else {
         FETCH_WAIT_MS
     }
 }
 
-/// Whether the broker at `settings`' bootstrap address is librdkafka's mock
-/// cluster. An answer is remembered for the process (a notebook builds many
-/// consumers); no answer is not, so a broker started later is asked again. A
-/// broker of another engine started later at the same address keeps the first
-/// answer until the process restarts: a slower read then, never a wrong one.
-fn is_mock_engine(settings: &KafkaSettings) -> bool {
-    static KNOWN: OnceLock<Mutex<HashMap<String, bool>>> = OnceLock::new();
-    let known = KNOWN.get_or_init(Default::default);
-    let bootstrap = settings.bootstrap().to_string();
-    if let Some(mock) = known.lock().ok().and_then(|k| k.get(&bootstrap).copied()) {
-        return mock;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_engine_is_told_by_its_cluster_id() {
+        assert_eq!(
+            fetch_wait_for_cluster("mockCluster1a2b3c"),
+            MOCK_FETCH_WAIT_MS
+        );
+        assert_eq!(
+            fetch_wait_for_cluster(TANSU_CLUSTER_ID),
+            TANSU_FETCH_WAIT_MS
+        );
+        // nisshi, Apache Kafka (a random id) and a tansu given its own id.
+        for id in ["nisshi_cluster", "MkU3OEVBNTcwNTJENDM2Qg", "my-tansu"] {
+            assert_eq!(fetch_wait_for_cluster(id), FETCH_WAIT_MS, "{id}");
+        }
     }
-    let wait = settings.timeout().min(ENGINE_CHECK_LIMIT);
-    let Some(id) = cluster_id(settings, wait) else {
-        return false;
-    };
-    let mock = id.starts_with(MOCK_CLUSTER_ID_PREFIX);
-    if let Ok(mut known) = known.lock() {
-        known.insert(bootstrap, mock);
-    }
-    mock
 }

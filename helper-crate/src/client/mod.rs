@@ -16,7 +16,7 @@
 //! | `session.timeout.ms` | how soon a silent member is declared dead | 6 s (librdkafka: 45 s) |
 //! | `heartbeat.interval.ms` | how often a member says it is alive | 2 s (librdkafka: 3 s) |
 //! | `fetch.queue.backoff.ms` | how long fetching pauses when the local queue is full | 0 (librdkafka: 1 s) |
-//! | `fetch.max.bytes`, `fetch.wait.max.ms` | how much one fetch response carries, how long an idle fetch waits | 1 MiB, 1 s; 0.3 s on the mock engine (librdkafka: 50 MB, 0.5 s) |
+//! | `fetch.wait.max.ms` | how long a fetch that finds nothing waits | 1 s; 0.5 s on tansu, 0.3 s on the mock engine (librdkafka: 0.5 s) |
 //!
 //! Properties given by the user (`-X`, `-F`) win over these defaults; what a
 //! builder sets explicitly wins over both. [`ConsumerBuilder::config`] shows the
@@ -40,7 +40,9 @@ mod fetch_wait;
 mod group_events;
 use commit::commit_within;
 pub use dropped::DroppedByCreator;
-pub use fetch_wait::{fetch_wait_ms, FETCH_WAIT_MS, MOCK_FETCH_WAIT_MS};
+pub use fetch_wait::{
+    fetch_wait_ms, FETCH_WAIT_MS, MOCK_FETCH_WAIT_MS, TANSU_CLUSTER_ID, TANSU_FETCH_WAIT_MS,
+};
 pub use group_events::{GroupEvent, GroupEvents};
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -115,7 +117,7 @@ pub struct ConsumerBuilder {
 /// How a consumer joins its group and fetches: set on every consumer the
 /// crate builds (unless the user or the builder says otherwise), and given to
 /// the benchmark's peers so that they are measured on the same footing.
-pub const JOIN_AND_FETCH: [(&str, &str); 4] = [
+pub const JOIN_AND_FETCH: [(&str, &str); 3] = [
     // A member that dies is noticed when its session times out; until then its
     // partitions wait. 6 s, the least Apache Kafka accepts
     // (group.min.session.timeout.ms), keeps a restarted consumer quick, and
@@ -125,23 +127,20 @@ pub const JOIN_AND_FETCH: [(&str, &str); 4] = [
     ("session.timeout.ms", "6000"),
     // A third of the session: a member misses two heartbeats before it is dead.
     ("heartbeat.interval.ms", "2000"),
-    // How much one fetch response may carry, and how long the broker may hold
-    // a fetch for data. nisshi 0.7 builds a response one SQL query per record
-    // once fetch.wait.max.ms has passed, which librdkafka's 50 MB responses
-    // always hit: 1 MiB within 1 s read 200,000 readings at 12,500 msg/s there,
-    // against 3,000 with librdkafka's 50 MB within 0.5 s. Kafka answers as
-    // soon as data is there, so the wait only bounds an idle fetch. The mock
-    // engine gets a shorter one when a consumer is built (see `fetch_wait`).
-    ("fetch.max.bytes", "1048576"),
+    // How long the broker may hold a fetch for data: nisshi 0.7 needs a long
+    // wait; tansu and the mock get a shorter one when a consumer is built
+    // (see `fetch_wait`). How much a response may carry (fetch.max.bytes) is
+    // librdkafka's 50 MB: a cap of 1 MiB (sessions 6-12) read 200,000 readings
+    // in 6.8 s on nisshi against 6.2 s without, and in 10.1 s on tansu 0.6
+    // against 3.8 s (session 13, docs/performance.md).
     ("fetch.wait.max.ms", FETCH_WAIT_MS),
 ];
 
 /// Set unless the user (`-X`, `-F`) or the builder chose otherwise.
-const CONSUMER_DEFAULTS: [(&str, &str); 7] = [
+const CONSUMER_DEFAULTS: [(&str, &str); 6] = [
     JOIN_AND_FETCH[0],
     JOIN_AND_FETCH[1],
     JOIN_AND_FETCH[2],
-    JOIN_AND_FETCH[3],
     ("auto.offset.reset", "earliest"),
     // librdkafka's 1 s pause of a partition's fetches once its local queue is
     // full stalled reads of 160,000 readings for 0.5-0.9 s at a time on the
@@ -208,19 +207,6 @@ impl ConsumerBuilder {
             .client_config_with_defaults(&CONSUMER_DEFAULTS);
         for (key, value) in &self.properties {
             config.set(key, value);
-        }
-        // librdkafka refuses a fetch.max.bytes below message.max.bytes: one
-        // raised by the user (for large messages) raises the default fetch too.
-        let largest_message = config
-            .get("message.max.bytes")
-            .and_then(|bytes| bytes.parse::<u64>().ok());
-        let fetch = config
-            .get("fetch.max.bytes")
-            .and_then(|bytes| bytes.parse::<u64>().ok());
-        if let (Some(message), Some(fetch)) = (largest_message, fetch) {
-            if message > fetch && !self.sets("fetch.max.bytes") {
-                config.set("fetch.max.bytes", message.to_string());
-            }
         }
         let group = self
             .group
@@ -591,25 +577,30 @@ pub fn producer_config(settings: &KafkaSettings, extra_defaults: &[(&str, &str)]
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rdkafka::error::KafkaResult;
 
     fn property(config: &ClientConfig, key: &str) -> Option<String> {
         config.get(key).map(str::to_string)
     }
 
     #[test]
-    fn a_larger_message_max_bytes_raises_the_default_fetch() {
-        let settings = KafkaSettings::new("h:1").with("message.max.bytes", "5000000");
+    fn a_larger_message_max_bytes_is_matched_by_librdkafka() {
+        // fetch.max.bytes is left to librdkafka, which raises it to
+        // message.max.bytes when nobody chose it (and refuses a chosen one
+        // below it): a consumer for 60 MB messages is created as it is.
+        let settings = KafkaSettings::new("127.0.0.1:1").with("message.max.bytes", "60000000");
         let config = ConsumerBuilder::new(&settings).config();
-        assert_eq!(
-            property(&config, "fetch.max.bytes").as_deref(),
-            Some("5000000")
-        );
+        assert_eq!(property(&config, "fetch.max.bytes"), None);
+        let created: KafkaResult<BaseConsumer> = config.create();
+        assert!(created.is_ok(), "{:?}", created.err());
         let chosen = settings.with("fetch.max.bytes", "6000000");
         let config = ConsumerBuilder::new(&chosen).config();
         assert_eq!(
             property(&config, "fetch.max.bytes").as_deref(),
             Some("6000000")
         );
+        let refused: KafkaResult<BaseConsumer> = config.create();
+        assert!(refused.is_err());
     }
 
     #[test]
