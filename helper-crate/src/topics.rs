@@ -279,12 +279,17 @@ pub fn ensure_topic(
     Ok((create_topic(settings, topic, partitions)?, true))
 }
 
+/// The cluster id tansu reports unless told another (its `--kafka-cluster-id`).
+pub const TANSU_CLUSTER_ID: &str = "tansu_cluster";
+
+/// The cluster id nisshi reports unless told another.
+pub const NISSHI_CLUSTER_ID: &str = "nisshi_cluster";
+
 /// Cluster ids of engines on which deleting one topic deletes them all: tansu
 /// 0.6 (and nisshi 0.7.0-pre.2) answer one DeleteTopics by emptying their
 /// topic, record and committed-offset tables (measured with this crate and with
-/// confluent-kafka's `delete_topics`). `tansu_cluster` and `nisshi_cluster` are
-/// their own default ids.
-pub const ENGINES_THAT_WIPE_ON_DELETE: &[&str] = &["tansu_cluster", "nisshi_cluster"];
+/// confluent-kafka's `delete_topics`). These are their own default ids.
+pub const ENGINES_THAT_WIPE_ON_DELETE: &[&str] = &[TANSU_CLUSTER_ID, NISSHI_CLUSTER_ID];
 
 /// Whether deleting a topic would wipe the whole broker there (see
 /// [`ENGINES_THAT_WIPE_ON_DELETE`]).

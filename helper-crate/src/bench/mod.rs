@@ -5,7 +5,9 @@
 //! reading and waits for the last delivery report; the consumer
 //! ([`WeatherConsumer`], what `consume` runs) joins a fresh group and reads them
 //! back from `earliest` (as many as it sent), once without a CSV log and once writing
-//! `kafka_log.csv` (each batch written and fsynced before its commit). Latency is
+//! `kafka_log.csv` (each batch written and fsynced before its commit), after one
+//! read that is not timed (the first read after the writes was the slowest in
+//! the runs measured, docs/performance.md, session 13). Latency is
 //! the time from `send` to the consumer's poll returning the message, measured at
 //! a steady moderate rate (each payload starts with its send time), reported as
 //! percentiles: the median (p50) says what is typical, p99 and p99.9 what the
@@ -200,8 +202,8 @@ pub fn run_bench(
 
 /// The measurements, each step run by the crate and then by each peer, so
 /// that every client meets the broker in the same state (see [`Peer`]):
-/// produce, read back (the crate twice: without and with the CSV; with peers,
-/// after one read that is not timed), then the crate's latency.
+/// produce, read back (after one read that is not timed; the crate twice:
+/// without and with the CSV), then the crate's latency.
 fn measure(
     settings: &KafkaSettings,
     options: &BenchOptions,
@@ -237,19 +239,30 @@ fn measure(
         peers_produce.push(peer.produce(settings, options)?);
     }
 
-    if !peers.is_empty() {
-        // The first read after the writes is the slowest on the SQLite
-        // engines (tansu 0.6, 1,000,000 readings: 29.9 s, then 28.1-28.4 s for
-        // the reads after it): one read first, not timed, so that no client is
-        // measured against a store the others found warm.
-        progress(Progress::Phase("warming up: one read of the topic, not timed"));
-        consume_back(settings, options, None, value_bytes, progress)?;
-    }
-    let consume = consume_back(settings, options, None, value_bytes, progress)?;
+    // The first read after the writes was the slowest in the runs measured
+    // (tansu 0.6, 1,000,000 readings: 29.9 s, then 28.1 and 28.4 s for the
+    // two reads after it): one read first, not timed, so that every timed
+    // read, the crate's and each peer's, meets a store that was read before.
+    consume_back(
+        settings,
+        options,
+        None,
+        value_bytes,
+        progress,
+        "warm-up read, not timed",
+    )?;
+    let consume = consume_back(settings, options, None, value_bytes, progress, "read")?;
     let csv_path = options
         .work_dir
         .join(format!("kafka-lab-bench-{}.csv", std::process::id()));
-    let consume_to_csv = consume_back(settings, options, Some(&csv_path), value_bytes, progress);
+    let consume_to_csv = consume_back(
+        settings,
+        options,
+        Some(&csv_path),
+        value_bytes,
+        progress,
+        "read into a CSV log",
+    );
     let _ = std::fs::remove_file(&csv_path);
     let consume_to_csv = consume_to_csv?;
     let mut peer_figures = Vec::new();
@@ -372,17 +385,18 @@ fn stored(settings: &KafkaSettings, topic: &str) -> Result<usize> {
 /// Reads back as many messages as the bench produced (fewer if the topic
 /// stores fewer: the mock keeps 5 MB a partition), the first ones of the
 /// topic, as a fresh group from `earliest`, as `consume` does, into a new CSV
-/// log when `csv` is given.
+/// log when `csv` is given. `purpose` names the read in progress and errors.
 fn consume_back(
     settings: &KafkaSettings,
     options: &BenchOptions,
     csv: Option<&Path>,
     value_bytes: usize,
     progress: &mut (dyn FnMut(Progress<'_>) + Send),
+    purpose: &str,
 ) -> Result<Throughput> {
     let expected = stored(settings, &options.topic)?.min(options.messages);
     progress(Progress::Phase(&format!(
-        "consuming {expected} back in a fresh group{}",
+        "{purpose}: consuming {expected} back in a fresh group{}",
         csv.map_or(String::new(), |path| format!(" into {}", path.display()))
     )));
     let read_options = ConsumeOptions {
@@ -412,7 +426,7 @@ fn consume_back(
     let messages = report.read + report.poison.len();
     if messages < expected {
         return Err(Error::Timeout {
-            what: format!("reading back all {expected} messages (read {messages})"),
+            what: format!("{purpose}: reading back all {expected} messages (read {messages})"),
             waited: elapsed,
             hint: Some(format!("stopped: {}", report.stopped.describe())),
         });

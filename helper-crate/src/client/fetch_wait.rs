@@ -12,9 +12,10 @@
 //!
 //! The engines pull the setting in opposite directions, measured:
 //! - **nisshi** needs a long wait: once the wait has passed while it builds a
-//!   response, it reads one record per SQL query. `bench`, 200,000 readings:
-//!   15,725 msg/s with 1 s, 7,502 with 0.5 s, 4,320 with 0.3 s; `consume` of
-//!   200,000 (session 13): 5.9-6.2 s with 0.75-2 s, 11.4 s with 0.5 s.
+//!   response, it reads one record per SQL query. `consume` of 200,000
+//!   readings (session 13): 5.9-6.2 s with 0.75-2 s, 11.4 s with 0.5 s (and in
+//!   session 6, with 1 MiB responses, `bench`: 15,725 msg/s with 1 s, 7,502
+//!   with 0.5 s, 4,320 with 0.3 s).
 //! - **tansu 0.6** answers a fetch once it has about 5 MiB or the wait has
 //!   passed, and the last fetch of a read, with less than that, waits it out:
 //!   `consume` of 200,000 took 3.8-3.9 s with 1 s, 3.1-3.2 s with 0.5 s
@@ -22,34 +23,36 @@
 //! - **the mock** answers from memory at once, so a long wait only costs: a
 //!   group `consume` of 32 partitions took 3.8-5.7 s with 1 s against 3.8-4.4 s
 //!   for `kcat -G` (librdkafka's 0.5 s), and 3.8-4.3 s with 0.3 s.
+//! - **Apache Kafka** answers as soon as data is there; the wait bounds the
+//!   idle fetches, such as the first one of a group read.
 //!
-//! So the crate's consumers wait 1 s, 0.5 s on tansu and 0.3 s on the mock.
-//! The engine is recognised by the cluster id it reports (`mockCluster…`,
-//! `tansu_cluster`), asked once per bootstrap address; any other broker
-//! (nisshi, Apache Kafka) gets 1 s: on Kafka, which answers as soon as data is
-//! there, the wait only bounds an idle fetch.
+//! So the crate's consumers wait 1 s on nisshi, 0.3 s on the mock, and
+//! librdkafka's 0.5 s on tansu, Kafka and any other broker that answers. The
+//! engine is recognised by the cluster id it reports (`nisshi_cluster`,
+//! `mockCluster…`), asked once per bootstrap address. A broker that does not
+//! answer within a second gets 1 s: it may be a nisshi still starting.
+//!
+//! kcat equivalent: `kcat -X fetch.wait.max.ms=1000 ...`.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::config::KafkaSettings;
-use crate::topics::{cluster_id, MOCK_CLUSTER_ID_PREFIX};
+use crate::topics::{cluster_id, MOCK_CLUSTER_ID_PREFIX, NISSHI_CLUSTER_ID};
 
-/// The wait on every engine but the mock and tansu (a [`super::JOIN_AND_FETCH`] default).
+/// The wait on nisshi, and for a broker that does not answer (a
+/// [`super::JOIN_AND_FETCH`] default).
 pub const FETCH_WAIT_MS: &str = "1000";
 
 /// The wait on librdkafka's mock engine.
 pub const MOCK_FETCH_WAIT_MS: &str = "300";
 
-/// The wait on tansu 0.6: librdkafka's own default.
-pub const TANSU_FETCH_WAIT_MS: &str = "500";
-
-/// The cluster id tansu reports unless told another (its `--kafka-cluster-id`).
-pub const TANSU_CLUSTER_ID: &str = "tansu_cluster";
+/// librdkafka's own wait: tansu, Apache Kafka, any other broker that answers.
+pub const LIBRDKAFKA_FETCH_WAIT_MS: &str = "500";
 
 /// How long the engine check may take: a broker that has not answered by then
-/// is taken for a real one (the safe default), and the read that follows
+/// gets nisshi's wait (the safe default), and the read that follows
 /// reports a broker that is down, within its own timeout.
 const ENGINE_CHECK_LIMIT: Duration = Duration::from_secs(1);
 
@@ -78,12 +81,12 @@ pub fn fetch_wait_ms(settings: &KafkaSettings) -> &'static str {
 
 /// `fetch.wait.max.ms` for the engine whose cluster id is `id`.
 fn fetch_wait_for_cluster(id: &str) -> &'static str {
-    if id.starts_with(MOCK_CLUSTER_ID_PREFIX) {
-        MOCK_FETCH_WAIT_MS
-    } else if id == TANSU_CLUSTER_ID {
-        TANSU_FETCH_WAIT_MS
-    } else {
+    if id == NISSHI_CLUSTER_ID {
         FETCH_WAIT_MS
+    } else if id.starts_with(MOCK_CLUSTER_ID_PREFIX) {
+        MOCK_FETCH_WAIT_MS
+    } else {
+        LIBRDKAFKA_FETCH_WAIT_MS
     }
 }
 
@@ -93,17 +96,18 @@ mod tests {
 
     #[test]
     fn each_engine_is_told_by_its_cluster_id() {
+        assert_eq!(fetch_wait_for_cluster(NISSHI_CLUSTER_ID), FETCH_WAIT_MS);
         assert_eq!(
             fetch_wait_for_cluster("mockCluster1a2b3c"),
             MOCK_FETCH_WAIT_MS
         );
-        assert_eq!(
-            fetch_wait_for_cluster(TANSU_CLUSTER_ID),
-            TANSU_FETCH_WAIT_MS
-        );
-        // nisshi, Apache Kafka (a random id) and a tansu given its own id.
-        for id in ["nisshi_cluster", "MkU3OEVBNTcwNTJENDM2Qg", "my-tansu"] {
-            assert_eq!(fetch_wait_for_cluster(id), FETCH_WAIT_MS, "{id}");
+        // tansu, Apache Kafka (a random id) and any other broker.
+        for id in [
+            crate::topics::TANSU_CLUSTER_ID,
+            "MkU3OEVBNTcwNTJENDM2Qg",
+            "my-broker",
+        ] {
+            assert_eq!(fetch_wait_for_cluster(id), LIBRDKAFKA_FETCH_WAIT_MS, "{id}");
         }
     }
 }

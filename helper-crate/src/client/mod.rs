@@ -16,11 +16,13 @@
 //! | `session.timeout.ms` | how soon a silent member is declared dead | 6 s (librdkafka: 45 s) |
 //! | `heartbeat.interval.ms` | how often a member says it is alive | 2 s (librdkafka: 3 s) |
 //! | `fetch.queue.backoff.ms` | how long fetching pauses when the local queue is full | 0 (librdkafka: 1 s) |
-//! | `fetch.wait.max.ms` | how long a fetch that finds nothing waits | 1 s; 0.5 s on tansu, 0.3 s on the mock engine (librdkafka: 0.5 s) |
+//! | `fetch.wait.max.ms` | how long a fetch that finds nothing waits | by engine: 1 s on nisshi (and a broker that does not answer), 0.3 s on the mock, librdkafka's 0.5 s elsewhere |
+//! | `fetch.max.bytes` | how much one fetch response carries | librdkafka's 50 MB (below `receive.message.max.bytes` when only that is set) |
 //!
 //! Properties given by the user (`-X`, `-F`) win over these defaults; what a
 //! builder sets explicitly wins over both. [`ConsumerBuilder::config`] shows the
-//! exact configuration a consumer gets.
+//! configuration a consumer gets, but for `fetch.wait.max.ms`, which
+//! [`ConsumerBuilder::build`] sets for the engine it finds (unless chosen).
 //!
 //! Every client is wrapped in [`DroppedByCreator`], so that a notebook can keep
 //! it in a variable and drop it in any later cell.
@@ -40,9 +42,7 @@ mod fetch_wait;
 mod group_events;
 use commit::commit_within;
 pub use dropped::DroppedByCreator;
-pub use fetch_wait::{
-    fetch_wait_ms, FETCH_WAIT_MS, MOCK_FETCH_WAIT_MS, TANSU_CLUSTER_ID, TANSU_FETCH_WAIT_MS,
-};
+pub use fetch_wait::{fetch_wait_ms, FETCH_WAIT_MS, LIBRDKAFKA_FETCH_WAIT_MS, MOCK_FETCH_WAIT_MS};
 pub use group_events::{GroupEvent, GroupEvents};
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -128,13 +128,17 @@ pub const JOIN_AND_FETCH: [(&str, &str); 3] = [
     // A third of the session: a member misses two heartbeats before it is dead.
     ("heartbeat.interval.ms", "2000"),
     // How long the broker may hold a fetch for data: nisshi 0.7 needs a long
-    // wait; tansu and the mock get a shorter one when a consumer is built
-    // (see `fetch_wait`). How much a response may carry (fetch.max.bytes) is
-    // librdkafka's 50 MB: a cap of 1 MiB (sessions 6-12) read 200,000 readings
-    // in 6.8 s on nisshi against 6.2 s without, and in 10.1 s on tansu 0.6
-    // against 3.8 s (session 13, docs/performance.md).
+    // wait; other brokers get a shorter one when a consumer is built (see
+    // `fetch_wait`). How much a response may carry (fetch.max.bytes) is
+    // librdkafka's 50 MB: with a cap of 1 MiB (sessions 6-12), `consume` read
+    // 200,000 readings in 6.8 s on nisshi (5.9-6.2 s without) and in
+    // 10.0-10.2 s on tansu 0.6 (3.8-3.9 s without; session 13,
+    // docs/performance.md).
     ("fetch.wait.max.ms", FETCH_WAIT_MS),
 ];
+
+/// librdkafka's own `fetch.max.bytes`.
+const LIBRDKAFKA_FETCH_MAX_BYTES: u64 = 52_428_800;
 
 /// Set unless the user (`-X`, `-F`) or the builder chose otherwise.
 const CONSUMER_DEFAULTS: [(&str, &str); 6] = [
@@ -207,6 +211,21 @@ impl ConsumerBuilder {
             .client_config_with_defaults(&CONSUMER_DEFAULTS);
         for (key, value) in &self.properties {
             config.set(key, value);
+        }
+        // librdkafka raises an unchosen fetch.max.bytes (50 MB) above a
+        // receive.message.max.bytes the user lowered, and then refuses the
+        // pair: a response must fit what the client receives (with 512 bytes
+        // of framing).
+        let receive_max = config
+            .get("receive.message.max.bytes")
+            .and_then(|bytes| bytes.parse::<u64>().ok());
+        if let (Some(receive_max), false) = (receive_max, self.sets("fetch.max.bytes")) {
+            if receive_max < LIBRDKAFKA_FETCH_MAX_BYTES + 512 {
+                config.set(
+                    "fetch.max.bytes",
+                    receive_max.saturating_sub(512).to_string(),
+                );
+            }
         }
         let group = self
             .group
@@ -599,8 +618,24 @@ mod tests {
             property(&config, "fetch.max.bytes").as_deref(),
             Some("6000000")
         );
-        let refused: KafkaResult<BaseConsumer> = config.create();
-        assert!(refused.is_err());
+        let refused = config.create::<BaseConsumer>().err().map(|e| e.to_string());
+        assert!(
+            refused
+                .as_deref()
+                .is_some_and(|e| e.contains("fetch.max.bytes")),
+            "{refused:?}"
+        );
+        // Only receive.message.max.bytes lowered (as the stuck-partition hint
+        // may lead a user to): the fetch fits under it.
+        let receive =
+            KafkaSettings::new("127.0.0.1:1").with("receive.message.max.bytes", "2000000");
+        let config = ConsumerBuilder::new(&receive).config();
+        assert_eq!(
+            property(&config, "fetch.max.bytes").as_deref(),
+            Some("1999488")
+        );
+        let created: KafkaResult<BaseConsumer> = config.create();
+        assert!(created.is_ok(), "{:?}", created.err());
     }
 
     #[test]

@@ -29,9 +29,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// How long a partition with messages waiting may yield nothing before it
-/// counts as stuck: many fetch rounds (librdkafka fetches again at once while
-/// it has no messages, and a broker answers a fetch within `fetch.wait.max.ms`,
-/// 1 s here).
+/// counts as stuck: several fetch rounds (librdkafka fetches again at once
+/// while it has no messages, and a broker answers a fetch within
+/// `fetch.wait.max.ms`, at most 1 s here; nisshi and tansu take about a second
+/// for a full response of about 5 MiB).
 pub const STALL_AFTER: Duration = Duration::from_secs(5);
 
 /// What a consumer's poll rounds showed of its partitions.
