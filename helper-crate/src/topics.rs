@@ -190,8 +190,13 @@ pub fn describe_topic(settings: &KafkaSettings, topic: &str) -> Result<TopicInfo
 }
 
 fn one_topic(settings: &KafkaSettings, topic: &str, with_watermarks: bool) -> Result<TopicInfo> {
-    cluster_metadata(settings, Some(topic), with_watermarks)?
-        .topics
+    let metadata = cluster_metadata(settings, Some(topic), with_watermarks)?;
+    the_topic(metadata.topics, settings, topic)
+}
+
+/// `topic` among the topics a metadata answer listed.
+fn the_topic(topics: Vec<TopicInfo>, settings: &KafkaSettings, topic: &str) -> Result<TopicInfo> {
+    topics
         .into_iter()
         .find(|t| t.name == topic)
         .ok_or_else(|| Error::UnknownTopic {
@@ -205,6 +210,17 @@ fn one_topic(settings: &KafkaSettings, topic: &str, with_watermarks: bool) -> Re
 /// partitions (watermarks cost two ListOffsets requests per partition).
 pub fn topic_partitions(settings: &KafkaSettings, topic: &str) -> Result<TopicInfo> {
     one_topic(settings, topic, false)
+}
+
+/// [`topic_partitions`], and the cluster id the same answer carried: a
+/// consumer's builder learns the engine from it without a request of its own.
+pub fn topic_partitions_and_cluster_id(
+    settings: &KafkaSettings,
+    topic: &str,
+) -> Result<(TopicInfo, Option<String>)> {
+    let metadata = cluster_metadata(settings, Some(topic), false)?;
+    let info = the_topic(metadata.topics, settings, topic)?;
+    Ok((info, metadata.cluster_id))
 }
 
 /// Whether the topic exists.

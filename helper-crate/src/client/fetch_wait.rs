@@ -80,7 +80,7 @@ pub fn fetch_wait_ms(settings: &KafkaSettings) -> &'static str {
 }
 
 /// `fetch.wait.max.ms` for the engine whose cluster id is `id`.
-fn fetch_wait_for_cluster(id: &str) -> &'static str {
+pub(super) fn fetch_wait_for_cluster(id: &str) -> &'static str {
     if id == NISSHI_CLUSTER_ID {
         FETCH_WAIT_MS
     } else if id.starts_with(MOCK_CLUSTER_ID_PREFIX) {

@@ -112,6 +112,8 @@ pub struct ConsumerBuilder {
     settings: KafkaSettings,
     group: Option<String>,
     properties: BTreeMap<String, String>,
+    /// The broker's cluster id, when a metadata answer already gave it.
+    cluster_id: Option<String>,
 }
 
 /// How a consumer joins its group and fetches: set on every consumer the
@@ -171,7 +173,17 @@ impl ConsumerBuilder {
             settings: settings.clone(),
             group: None,
             properties,
+            cluster_id: None,
         }
+    }
+
+    /// The cluster id of the broker it will read from, when a metadata answer
+    /// already gave it: [`ConsumerBuilder::build`] then chooses
+    /// `fetch.wait.max.ms` for that engine without asking the broker itself
+    /// (a client and a request of its own, 0.05 s).
+    pub fn cluster_id(mut self, id: Option<&str>) -> Self {
+        self.cluster_id = id.map(str::to_string);
+        self
     }
 
     /// `group.id`: join this group (subscribe) or use its committed offsets.
@@ -245,8 +257,13 @@ impl ConsumerBuilder {
     pub fn build(&self) -> Result<KafkaConsumer> {
         let mut config = self.config();
         if !self.sets("fetch.wait.max.ms") {
-            // Asks the broker which engine it is (once per address).
-            config.set("fetch.wait.max.ms", fetch_wait_ms(&self.settings));
+            // The engine decides the wait: known from its cluster id, or asked
+            // (once per address).
+            let wait = match &self.cluster_id {
+                Some(id) => fetch_wait::fetch_wait_for_cluster(id),
+                None => fetch_wait_ms(&self.settings),
+            };
+            config.set("fetch.wait.max.ms", wait);
         }
         let session_timeout = config
             .get("session.timeout.ms")
@@ -636,6 +653,28 @@ mod tests {
         );
         let created: KafkaResult<BaseConsumer> = config.create();
         assert!(created.is_ok(), "{:?}", created.err());
+    }
+
+    #[test]
+    fn a_known_cluster_id_spares_the_engine_check() {
+        use std::time::Instant;
+        // Nothing listens at port 1: asking it which engine it is waits out
+        // the check's second; a cluster id already known asks nothing.
+        let settings = KafkaSettings::new("127.0.0.1:1");
+        let started = Instant::now();
+        let known = ConsumerBuilder::new(&settings)
+            .cluster_id(Some(crate::topics::NISSHI_CLUSTER_ID))
+            .build();
+        let known_took = started.elapsed();
+        assert!(known.is_ok());
+        let started = Instant::now();
+        let asked = ConsumerBuilder::new(&settings).build();
+        let asked_took = started.elapsed();
+        assert!(asked.is_ok());
+        assert!(
+            known_took < Duration::from_millis(300) && asked_took >= Duration::from_millis(900),
+            "known: {known_took:?}, asked: {asked_took:?}"
+        );
     }
 
     #[test]

@@ -87,7 +87,8 @@ impl WeatherConsumer {
     /// `earliest`/`latest`) or assigns and seeks (no group, offset or time).
     pub fn new(settings: &KafkaSettings, options: ConsumeOptions) -> Result<Self> {
         options.validate()?;
-        let topic = topics::topic_partitions(settings, &options.topic)?;
+        let (topic, cluster_id) =
+            topics::topic_partitions_and_cluster_id(settings, &options.topic)?;
         let partitions: Vec<i32> = topic
             .partitions
             .iter()
@@ -105,7 +106,7 @@ impl WeatherConsumer {
                 ),
             ));
         }
-        let mut builder = ConsumerBuilder::new(settings);
+        let mut builder = ConsumerBuilder::new(settings).cluster_id(cluster_id.as_deref());
         if let Some(group) = &options.group {
             builder = builder.group(group);
         }
