@@ -186,30 +186,32 @@ pub fn list_topics(settings: &KafkaSettings) -> Result<Vec<TopicInfo>> {
 
 /// Describes one topic: partitions, leaders, replicas and watermarks.
 pub fn describe_topic(settings: &KafkaSettings, topic: &str) -> Result<TopicInfo> {
-    one_topic(settings, topic, true)
+    Ok(one_topic(settings, topic, true)?.0)
 }
 
-fn one_topic(settings: &KafkaSettings, topic: &str, with_watermarks: bool) -> Result<TopicInfo> {
+/// One topic of a metadata answer, and the cluster id the answer carried.
+fn one_topic(
+    settings: &KafkaSettings,
+    topic: &str,
+    with_watermarks: bool,
+) -> Result<(TopicInfo, Option<String>)> {
     let metadata = cluster_metadata(settings, Some(topic), with_watermarks)?;
-    the_topic(metadata.topics, settings, topic)
-}
-
-/// `topic` among the topics a metadata answer listed.
-fn the_topic(topics: Vec<TopicInfo>, settings: &KafkaSettings, topic: &str) -> Result<TopicInfo> {
-    topics
+    let info = metadata
+        .topics
         .into_iter()
         .find(|t| t.name == topic)
         .ok_or_else(|| Error::UnknownTopic {
             topic: topic.to_string(),
             bootstrap: settings.bootstrap().to_string(),
-        })
+        })?;
+    Ok((info, metadata.cluster_id))
 }
 
 /// One topic's partitions and leaders, without watermarks: a single Metadata
 /// request, for callers that only need to know the topic exists and its
 /// partitions (watermarks cost two ListOffsets requests per partition).
 pub fn topic_partitions(settings: &KafkaSettings, topic: &str) -> Result<TopicInfo> {
-    one_topic(settings, topic, false)
+    Ok(one_topic(settings, topic, false)?.0)
 }
 
 /// [`topic_partitions`], and the cluster id the same answer carried: a
@@ -218,9 +220,7 @@ pub fn topic_partitions_and_cluster_id(
     settings: &KafkaSettings,
     topic: &str,
 ) -> Result<(TopicInfo, Option<String>)> {
-    let metadata = cluster_metadata(settings, Some(topic), false)?;
-    let info = the_topic(metadata.topics, settings, topic)?;
-    Ok((info, metadata.cluster_id))
+    one_topic(settings, topic, false)
 }
 
 /// Whether the topic exists.
