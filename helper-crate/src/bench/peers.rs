@@ -8,10 +8,10 @@
 //! peer's fresh group reads as many messages from `earliest`. Every consumer
 //! then reads the same count from a topic of the same size, and is timed from
 //! its creation to the end of its close. Both matter: a group's join is paid
-//! once per read,
-//! and a broker's fetch can slow as its store grows (nisshi 0.7 read 1,000,000
-//! readings at 25,000 msg/s from a topic of 1,000,000 and at 11,700 from one of
-//! 2,000,000, with the 1 MiB fetches of the time; docs/performance.md, session 12).
+//! once per read, and a broker's fetch can slow as its store grows (nisshi 0.7
+//! read 1,000,000 readings at 25,000 msg/s from a topic of 1,000,000 and at
+//! 11,700 from one of 2,000,000, with the 1 MiB fetches of the time;
+//! docs/performance.md, session 12).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

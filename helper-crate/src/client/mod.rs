@@ -180,7 +180,9 @@ impl ConsumerBuilder {
     /// The cluster id of the broker it will read from, when a metadata answer
     /// already gave it: [`ConsumerBuilder::build`] then chooses
     /// `fetch.wait.max.ms` for that engine without asking the broker itself
-    /// (a client and a request of its own, 0.05 s).
+    /// (a client and a request of its own: measured on tansu, `consume`'s
+    /// consumer was created 0.126 s after the process started with the
+    /// question, 0.012 s without).
     pub fn cluster_id(mut self, id: Option<&str>) -> Self {
         self.cluster_id = id.map(str::to_string);
         self
