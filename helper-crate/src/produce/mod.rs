@@ -32,6 +32,7 @@ use std::time::Duration;
 use rdkafka::message::Timestamp;
 use serde::Serialize;
 
+mod burst;
 mod raw;
 mod reports;
 mod stream;
@@ -142,12 +143,26 @@ impl RecordEncoder {
         topic: &str,
         reading: Reading,
     ) -> Result<()> {
-        self.value.clear();
-        reading.write_json(&mut self.value);
+        let mut value = std::mem::take(&mut self.value);
+        value.clear();
+        reading.write_json(&mut value);
+        let sent = self.send_encoded(producer, topic, reading, &value);
+        self.value = value;
+        sent
+    }
+
+    /// [`RecordEncoder::send`] of a reading whose JSON is written already.
+    fn send_encoded(
+        &mut self,
+        producer: &ReportingProducer<Reading>,
+        topic: &str,
+        reading: Reading,
+        json: &[u8],
+    ) -> Result<()> {
         let timestamp = reading.timestamp.timestamp_millis();
         self.key.clear();
         self.key.push_str(reading.key());
-        producer.send_keyed(topic, self.key.as_bytes(), &self.value, timestamp, reading)
+        producer.send_keyed(topic, self.key.as_bytes(), json, timestamp, reading)
     }
 }
 

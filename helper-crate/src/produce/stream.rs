@@ -13,13 +13,20 @@
 //! and the reading it carries changed threads. A caller with much to do per
 //! report (the command line prints a row for each) hands that work on to a
 //! thread of its own instead.
+//!
+//! What a burst (no rate) does not do on the sending thread is make the
+//! readings: a second thread makes them and writes their JSON a batch ahead
+//! ([`super::burst`]). A paced run makes each reading when its send is due,
+//! stamped with the time it was made.
 
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use crate::config::KafkaSettings;
 use crate::error::{Error, Result, Setting};
 use crate::weather::{Reading, WeatherGenerator};
 
+use super::burst::send_made_ahead;
 use super::reports::SERVE_REPORTS_EVERY;
 use super::{not_written, Deliveries, Delivery, RecordEncoder, Report};
 use super::{ReportingProducer, WeatherProducer};
@@ -128,36 +135,84 @@ struct Sends<'a> {
 impl Sends<'_> {
     /// Makes and sends the readings until all are sent, a stop is asked for or
     /// a send fails, and returns how many were sent, and the failed send's
-    /// error if one did. `between` runs between sends: with no
-    /// wait once every [`SERVE_REPORTS_EVERY`] sends, and with the time left (at most 50 ms at
-    /// a time, so that a stop is noticed at once) while a paced send is not
-    /// yet due.
-    fn run(&mut self, mut between: impl FnMut(Duration)) -> (usize, Result<()>) {
+    /// error if one did. `between` runs between sends: with no wait once
+    /// every [`SERVE_REPORTS_EVERY`] sends, and, paced, with the time left (at
+    /// most 50 ms at a time, so that a stop is noticed at once) while a send
+    /// is not yet due.
+    fn run(&mut self, between: impl FnMut(Duration)) -> (usize, Result<()>) {
+        match self.interval {
+            Some(interval) => self.run_paced(interval, between),
+            None => self.run_burst(between),
+        }
+    }
+
+    /// A paced run: each reading is made (and stamped) when its send is due.
+    fn run_paced(
+        &mut self,
+        interval: Duration,
+        mut between: impl FnMut(Duration),
+    ) -> (usize, Result<()>) {
         let started = Instant::now();
         let mut sent = 0;
         'sending: while sent < self.count && !crate::shutdown::requested() {
             if sent % SERVE_REPORTS_EVERY == 0 {
                 between(Duration::ZERO);
             }
-            if let Some(interval) = self.interval {
-                let due = started + interval.mul_f64(sent as f64);
-                while let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    if crate::shutdown::requested() {
-                        break 'sending;
-                    }
-                    between(wait.min(Duration::from_millis(50)));
+            let due = started + interval.mul_f64(sent as f64);
+            while let Some(wait) = due.checked_duration_since(Instant::now()) {
+                if crate::shutdown::requested() {
+                    break 'sending;
                 }
+                between(wait.min(Duration::from_millis(50)));
             }
             let reading = self.generator.next_reading();
             match self.encoder.send(self.producer, self.topic, reading) {
                 Ok(()) => sent += 1,
-                // A stop asked for while the send waited for room in a full
-                // queue: that reading was not queued, and the run stops here.
-                Err(_) if crate::shutdown::requested() => break,
-                Err(error) => return (sent, Err(error)),
+                Err(error) => return (sent, stopped_by(error)),
             }
         }
         (sent, Ok(()))
+    }
+
+    /// A burst: the readings are made and encoded ahead, on a thread of their
+    /// own ([`super::burst`]), and sent as fast as librdkafka queues them.
+    fn run_burst(&mut self, mut between: impl FnMut(Duration)) -> (usize, Result<()>) {
+        let Sends {
+            producer,
+            encoder,
+            topic,
+            generator,
+            count,
+            ..
+        } = self;
+        let mut sent = 0;
+        let mut outcome = Ok(());
+        send_made_ahead(
+            generator,
+            *count,
+            || between(Duration::ZERO),
+            |reading, json| match encoder.send_encoded(producer, topic, reading, json) {
+                Ok(()) => {
+                    sent += 1;
+                    ControlFlow::Continue(())
+                }
+                Err(error) => {
+                    outcome = stopped_by(error);
+                    ControlFlow::Break(())
+                }
+            },
+        );
+        (sent, outcome)
+    }
+}
+
+/// What a failed send means for the run: the run's error, or none when a stop
+/// was asked for while the send waited for room in a full queue (that reading
+/// was not queued, and the run stops there, as asked).
+fn stopped_by(error: Error) -> Result<()> {
+    match crate::shutdown::requested() {
+        true => Ok(()),
+        false => Err(error),
     }
 }
 
