@@ -4,6 +4,8 @@
 #   kcat -P                      kcat (system librdkafka), ready-made lines
 #   C loop, system librdkafka    kcat's loop (scripts/produce-layers/kcat_loop.c)
 #   C loop, bundled librdkafka   the same loop on the librdkafka rust-rdkafka bundles
+#   ..., mimalloc, ...           that loop with kafka-lab's allocator, then polled
+#                                as kafka-lab polls (every 1,000; reports as events)
 #   Rust, lines, topic handle    benches/produce_layers.rs lines-by-handle
 #   Rust, lines, topic name      ... lines-by-name (rust-rdkafka's send)
 #   Rust, generated readings     ... generated-by-handle (make, encode, timestamp)
@@ -58,6 +60,13 @@ if command -v gcc >/dev/null && [ -d "$rdkafka_out/include" ]; then
     ${zstd:+"$zstd"} -lssl -lcrypto -lz -lsasl2 -lpthread -lm -ldl -o "$work/c-bundled" 2>>"$work/gcc.log"; then
     c_loops+=("C loop, bundled librdkafka:$work/c-bundled")
   fi
+  # The same loop with mimalloc as its malloc, as the kafka-lab binary has
+  # (the static library that this build's libmimalloc-sys made).
+  mimalloc=$(ls target/release/build/libmimalloc-sys-*/out/libmimalloc.a 2>/dev/null | head -1 || true)
+  if [ -n "$mimalloc" ] &&
+    gcc -O2 -I"$rdkafka_out/include" scripts/produce-layers/kcat_loop.c       -Wl,--whole-archive "$mimalloc" -Wl,--no-whole-archive "$rdkafka_out/lib/librdkafka.a"       ${zstd:+"$zstd"} -lssl -lcrypto -lz -lsasl2 -lpthread -lm -ldl -o "$work/c-mimalloc" 2>>"$work/gcc.log"; then
+    mimalloc_loop="$work/c-mimalloc"
+  fi
   if [ "${#c_loops[@]}" -lt 2 ]; then
     echo "a C loop did not build; its row is left out:" >&2
     cat "$work/gcc.log" >&2
@@ -90,6 +99,19 @@ for _ in $(seq 1 "$runs"); do
   for loop in ${c_loops[@]+"${c_loops[@]}"}; do
     timed "${loop%%:*}" "${loop#*:}" "$bootstrap" cli "$work/readings.txt"
   done
+  # The bundled library's loop, step by step towards how kafka-lab uses it:
+  # its allocator, a poll every 1,000 sends, reports as events (rust-rdkafka),
+  # its producer settings (client/mod.rs, producer_config).
+  if [ -n "${mimalloc_loop:-}" ]; then
+    timed "C loop, bundled librdkafka, mimalloc" "$mimalloc_loop" "$bootstrap" cli "$work/readings.txt"
+    timed "... and a poll every 1,000 messages" env POLL_EVERY=1000 "$mimalloc_loop" \
+      "$bootstrap" cli "$work/readings.txt"
+    timed "... and reports as events" env POLL_EVERY=1000 EVENTS=1 "$mimalloc_loop" \
+      "$bootstrap" cli "$work/readings.txt"
+    timed "... and kafka-lab's producer settings" env POLL_EVERY=1000 EVENTS=1 "$mimalloc_loop" \
+      "$bootstrap" cli "$work/readings.txt" message.timeout.ms 10000 \
+      enable.sparse.connections false allow.auto.create.topics false
+  fi
   timed "Rust, lines, topic handle" "$bench" "$bootstrap" cli "$messages" lines-by-handle "$work/readings.txt"
   timed "Rust, lines, topic name" "$bench" "$bootstrap" cli "$messages" lines-by-name "$work/readings.txt"
   timed "Rust, generated readings" "$bench" "$bootstrap" cli "$messages" generated-by-handle

@@ -52,7 +52,8 @@ impl Reading {
     /// The bytes serde_json writes for the struct (a unit test compares them),
     /// put together field by field: this runs once per send, and serde's
     /// struct machinery, with an escape scan of the timestamp's digits, was a
-    /// tenth of `produce`'s sending thread. Only the city can need escaping.
+    /// tenth of `produce`'s sending thread (a burst now writes it on a thread
+    /// of its own, `produce::burst`). Only the city can need escaping.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"timestamp\":\"");
         out.extend_from_slice(Rfc3339Millis::of(&self.timestamp).as_str().as_bytes());

@@ -13,6 +13,7 @@ use kafka_lab::broker::Engine;
 use kafka_lab::client::ConsumerBuilder;
 use kafka_lab::consume::fresh_group_id;
 use kafka_lab::csv_log::read_csv_log;
+use kafka_lab::weather::WeatherGenerator;
 use kafka_lab::{offsets, topics};
 
 on_both_engines!(a_static_member_dropped_before_it_polled_its_assignment_closes_in_time);
@@ -745,24 +746,52 @@ fn sigterm_while_a_send_waits_for_room_stops_the_producer() {
 /// over (what a notebook's `produce_weather` caller sees too).
 #[test]
 fn stream_weather_stopped_by_a_full_queue_counts_what_was_sent_before() {
+    stream_weather_stopped_by_a_full_queue(Some(200.0), &mut WeatherGenerator::default_cities(13));
+}
+
+#[test]
+fn a_burst_stopped_by_a_full_queue_counts_what_was_sent_and_leaves_its_generator_after_the_last_reading_taken(
+) {
+    // A burst's readings are made ahead on a thread of their own; the
+    // generator goes on after the last one taken: each one sent, and the one
+    // whose send failed.
+    let mut generator = WeatherGenerator::default_cities(13);
+    let sent = stream_weather_stopped_by_a_full_queue(None, &mut generator);
+    let mut expected = WeatherGenerator::default_cities(13);
+    for _ in 0..=sent {
+        expected.next_reading();
+    }
+    let (next, expected_next) = (generator.next_reading(), expected.next_reading());
+    assert_eq!(
+        (next.city.as_str(), next.temperature),
+        (expected_next.city.as_str(), expected_next.temperature)
+    );
+}
+
+/// `stream_weather` of 3,000 readings at `rate` (a burst when none) to a mock
+/// broker frozen at the first delivery report, with a local queue of 20:
+/// checks that the sends stop with [`kafka_lab::Error::SendsStopped`], its
+/// counts those of the reports handed over, and returns how many were sent.
+fn stream_weather_stopped_by_a_full_queue(
+    rate: Option<f64>,
+    generator: &mut WeatherGenerator,
+) -> usize {
     use kafka_lab::produce::stream_weather;
-    use kafka_lab::weather::WeatherGenerator;
     let broker = TestBroker::start(Engine::Mock, &[("frozen", 1)]);
     let settings = broker
         .settings()
         .with_timeout(Duration::from_secs(2))
         .with("queue.buffering.max.messages", "20")
         .with("message.timeout.ms", "60000");
-    let mut generator = WeatherGenerator::default_cities(13);
     // Frozen at the first delivery report: connected, and answering until then.
     let mut frozen = None;
     let (mut reported_delivered, mut reported_failed) = (0, 0);
     let result = stream_weather(
         &settings,
         "frozen",
-        &mut generator,
+        generator,
         3000,
-        Some(200.0),
+        rate,
         &mut |_, report| match report {
             Ok(_) => {
                 reported_delivered += 1;
@@ -796,6 +825,7 @@ fn stream_weather_stopped_by_a_full_queue_counts_what_was_sent_before() {
         undelivered.iter().all(|line| line.contains("Purged")),
         "{undelivered:?}"
     );
+    sent
 }
 
 /// A broker on the mock engine with topic `frozen`, and a paced `produce` to it

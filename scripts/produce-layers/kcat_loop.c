@@ -7,6 +7,12 @@
  * difference between kcat and kafka-lab can be split into "library" and
  * "our code".
  *
+ * Two knobs, from the environment, to poll as kafka-lab does (session 14):
+ *   POLL_EVERY=N  poll once every N messages instead of after each one;
+ *   EVENTS=1      take delivery reports as events from the main queue
+ *                 (rd_kafka_queue_poll, one event per poll), as rust-rdkafka
+ *                 does, instead of rd_kafka_poll and a delivery callback.
+ *
  *   kcat_loop BOOTSTRAP TOPIC FILE [PROPERTY VALUE]...
  */
 #include <stdio.h>
@@ -19,6 +25,27 @@ static int undelivered = 0;
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *message, void *opaque) {
         if (message->err && undelivered++ == 0)
                 fprintf(stderr, "not delivered: %s\n", rd_kafka_err2str(message->err));
+}
+
+/* EVENTS=1: the main queue, where librdkafka puts delivery report events. */
+static rd_kafka_queue_t *events = NULL;
+
+/* Serves delivery reports without waiting: every callback due, or (EVENTS=1)
+ * one event of the main queue, each of its messages checked as on_delivery
+ * checks them. */
+static void serve(rd_kafka_t *rk, int wait_ms) {
+        if (!events) {
+                rd_kafka_poll(rk, wait_ms);
+                return;
+        }
+        rd_kafka_event_t *event = rd_kafka_queue_poll(events, wait_ms);
+        if (!event)
+                return;
+        const rd_kafka_message_t *message;
+        if (rd_kafka_event_type(event) == RD_KAFKA_EVENT_DR)
+                while ((message = rd_kafka_event_message_next(event)))
+                        on_delivery(rk, message, NULL);
+        rd_kafka_event_destroy(event);
 }
 
 int main(int argc, char **argv) {
@@ -37,12 +64,22 @@ int main(int argc, char **argv) {
                         fprintf(stderr, "%s\n", error);
                         return 2;
                 }
-        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+        const char *poll_every_text = getenv("POLL_EVERY");
+        long poll_every = poll_every_text ? atol(poll_every_text) : 1;
+        if (poll_every < 1)
+                poll_every = 1;
+        int use_events = getenv("EVENTS") && strcmp(getenv("EVENTS"), "1") == 0;
+        if (use_events)
+                rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_DR);
+        else
+                rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
         rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);
         if (!rk) {
                 fprintf(stderr, "%s\n", error);
                 return 1;
         }
+        if (use_events)
+                events = rd_kafka_queue_get_main(rk);
         rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, argv[2], NULL);
         if (!rkt) {
                 fprintf(stderr, "%s: %s\n", argv[2], rd_kafka_err2str(rd_kafka_last_error()));
@@ -67,6 +104,7 @@ int main(int argc, char **argv) {
         char *line = NULL;
         size_t capacity = 0;
         ssize_t length;
+        long sent = 0;
         while ((length = getline(&line, &capacity, input)) > 0) {
                 if (line[length - 1] == '\n')
                         length--;
@@ -83,12 +121,15 @@ int main(int argc, char **argv) {
                                 fprintf(stderr, "not queued: %s\n", rd_kafka_err2str(err));
                                 return 1;
                         }
-                        rd_kafka_poll(rk, 5);
+                        serve(rk, 5);
                 }
-                rd_kafka_poll(rk, 0);
+                if (++sent % poll_every == 0)
+                        serve(rk, 0);
         }
         while (rd_kafka_outq_len(rk) > 0)
-                rd_kafka_poll(rk, 50);
+                serve(rk, 50);
+        if (events)
+                rd_kafka_queue_destroy(events);
         fprintf(stderr, "librdkafka %s\n", rd_kafka_version_str());
         rd_kafka_topic_destroy(rkt);
         rd_kafka_destroy(rk);

@@ -121,7 +121,8 @@ pub struct WeatherProducer {
 }
 
 /// The key and JSON value of the reading being sent: librdkafka copies both on
-/// send, so one buffer each serves every send.
+/// send, so one buffer each serves every send (a burst's JSON comes written
+/// already, `burst`).
 struct RecordEncoder {
     key: String,
     value: Vec<u8>,
@@ -143,12 +144,9 @@ impl RecordEncoder {
         topic: &str,
         reading: Reading,
     ) -> Result<()> {
-        let mut value = std::mem::take(&mut self.value);
-        value.clear();
-        reading.write_json(&mut value);
-        let sent = self.send_encoded(producer, topic, reading, &value);
-        self.value = value;
-        sent
+        self.value.clear();
+        reading.write_json(&mut self.value);
+        send_with_key(&mut self.key, producer, topic, reading, &self.value)
     }
 
     /// [`RecordEncoder::send`] of a reading whose JSON is written already.
@@ -159,11 +157,23 @@ impl RecordEncoder {
         reading: Reading,
         json: &[u8],
     ) -> Result<()> {
-        let timestamp = reading.timestamp.timestamp_millis();
-        self.key.clear();
-        self.key.push_str(reading.key());
-        producer.send_keyed(topic, self.key.as_bytes(), json, timestamp, reading)
+        send_with_key(&mut self.key, producer, topic, reading, json)
     }
+}
+
+/// Queues `reading` with `json` as its value, its city (copied into `key`) as
+/// its key and its time as its timestamp.
+fn send_with_key(
+    key: &mut String,
+    producer: &ReportingProducer<Reading>,
+    topic: &str,
+    reading: Reading,
+    json: &[u8],
+) -> Result<()> {
+    let timestamp = reading.timestamp.timestamp_millis();
+    key.clear();
+    key.push_str(reading.key());
+    producer.send_keyed(topic, key.as_bytes(), json, timestamp, reading)
 }
 
 impl WeatherProducer {

@@ -14,10 +14,10 @@
 //! report (the command line prints a row for each) hands that work on to a
 //! thread of its own instead.
 //!
-//! What a burst (no rate) does not do on the sending thread is make the
-//! readings: a second thread makes them and writes their JSON a batch ahead
-//! ([`super::burst`]). A paced run makes each reading when its send is due,
-//! stamped with the time it was made.
+//! What a burst (no rate) of more than a thousand readings does not do on the
+//! sending thread is make them: a second thread makes them and writes their
+//! JSON ahead of the sends ([`super::burst`]). A paced run makes each reading
+//! when its send is due, stamped with the time it was made.
 
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
@@ -26,7 +26,7 @@ use crate::config::KafkaSettings;
 use crate::error::{Error, Result, Setting};
 use crate::weather::{Reading, WeatherGenerator};
 
-use super::burst::send_made_ahead;
+use super::burst::{send_made_ahead, MADE_TOGETHER};
 use super::reports::SERVE_REPORTS_EVERY;
 use super::{not_written, Deliveries, Delivery, RecordEncoder, Report};
 use super::{ReportingProducer, WeatherProducer};
@@ -139,44 +139,48 @@ impl Sends<'_> {
     /// every [`SERVE_REPORTS_EVERY`] sends, and, paced, with the time left (at
     /// most 50 ms at a time, so that a stop is noticed at once) while a send
     /// is not yet due.
-    fn run(&mut self, between: impl FnMut(Duration)) -> (usize, Result<()>) {
-        match self.interval {
-            Some(interval) => self.run_paced(interval, between),
-            None => self.run_burst(between),
+    fn run(&mut self, mut between: impl FnMut(Duration)) -> (usize, Result<()>) {
+        // A burst of more than a thousand: its readings are made ahead on a
+        // thread of their own, unless the system cannot start one.
+        if self.interval.is_none() && self.count > MADE_TOGETHER {
+            if let Some(outcome) = self.run_burst(&mut between) {
+                return outcome;
+            }
         }
+        self.run_on_this_thread(between)
     }
 
-    /// A paced run: each reading is made (and stamped) when its send is due.
-    fn run_paced(
-        &mut self,
-        interval: Duration,
-        mut between: impl FnMut(Duration),
-    ) -> (usize, Result<()>) {
+    /// Makes each reading on this thread, just before its send (paced: when
+    /// the send is due, stamped with the time it was made).
+    fn run_on_this_thread(&mut self, mut between: impl FnMut(Duration)) -> (usize, Result<()>) {
         let started = Instant::now();
         let mut sent = 0;
         'sending: while sent < self.count && !crate::shutdown::requested() {
             if sent % SERVE_REPORTS_EVERY == 0 {
                 between(Duration::ZERO);
             }
-            let due = started + interval.mul_f64(sent as f64);
-            while let Some(wait) = due.checked_duration_since(Instant::now()) {
-                if crate::shutdown::requested() {
-                    break 'sending;
+            if let Some(interval) = self.interval {
+                let due = started + interval.mul_f64(sent as f64);
+                while let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    if crate::shutdown::requested() {
+                        break 'sending;
+                    }
+                    between(wait.min(Duration::from_millis(50)));
                 }
-                between(wait.min(Duration::from_millis(50)));
             }
             let reading = self.generator.next_reading();
             match self.encoder.send(self.producer, self.topic, reading) {
                 Ok(()) => sent += 1,
-                Err(error) => return (sent, stopped_by(error)),
+                Err(error) => return (sent, unless_a_stop_was_asked(error)),
             }
         }
         (sent, Ok(()))
     }
 
-    /// A burst: the readings are made and encoded ahead, on a thread of their
-    /// own ([`super::burst`]), and sent as fast as librdkafka queues them.
-    fn run_burst(&mut self, mut between: impl FnMut(Duration)) -> (usize, Result<()>) {
+    /// A burst with its readings made ahead on a thread of their own
+    /// ([`super::burst`]); `None`, with nothing sent, when that thread could
+    /// not be started.
+    fn run_burst(&mut self, between: &mut impl FnMut(Duration)) -> Option<(usize, Result<()>)> {
         let Sends {
             producer,
             encoder,
@@ -187,9 +191,10 @@ impl Sends<'_> {
         } = self;
         let mut sent = 0;
         let mut outcome = Ok(());
-        send_made_ahead(
+        let made_ahead = send_made_ahead(
             generator,
             *count,
+            crate::shutdown::requested,
             || between(Duration::ZERO),
             |reading, json| match encoder.send_encoded(producer, topic, reading, json) {
                 Ok(()) => {
@@ -197,22 +202,23 @@ impl Sends<'_> {
                     ControlFlow::Continue(())
                 }
                 Err(error) => {
-                    outcome = stopped_by(error);
+                    outcome = unless_a_stop_was_asked(error);
                     ControlFlow::Break(())
                 }
             },
         );
-        (sent, outcome)
+        made_ahead.ok().map(|()| (sent, outcome))
     }
 }
 
-/// What a failed send means for the run: the run's error, or none when a stop
-/// was asked for while the send waited for room in a full queue (that reading
-/// was not queued, and the run stops there, as asked).
-fn stopped_by(error: Error) -> Result<()> {
-    match crate::shutdown::requested() {
-        true => Ok(()),
-        false => Err(error),
+/// What a failed send means for the run: its error, or none when a stop was
+/// asked for while the send waited for room in a full queue (that reading was
+/// not queued, and the run stops there, as asked).
+fn unless_a_stop_was_asked(error: Error) -> Result<()> {
+    if crate::shutdown::requested() {
+        Ok(())
+    } else {
+        Err(error)
     }
 }
 
