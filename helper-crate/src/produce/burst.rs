@@ -99,9 +99,10 @@ impl MadeReadings {
 /// started (the system's limit on threads): the caller then makes the
 /// readings itself.
 ///
-/// Afterwards `generator` is where the last reading taken left it. Making them
-/// again from a thousand's start gives the same readings only on the
-/// simulated clock ([`WeatherGenerator::simulate_time`]), which a burst runs on.
+/// Afterwards `generator` is where the last reading taken left it (not after a
+/// panic in `send`, which unwinds past the restore). Making them again from a
+/// thousand's start gives the same readings only on the simulated clock
+/// ([`WeatherGenerator::simulate_time`]), which a burst runs on.
 pub(super) fn send_made_ahead(
     generator: &mut WeatherGenerator,
     count: usize,
