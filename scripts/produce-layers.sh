@@ -9,6 +9,7 @@
 #   Rust, lines, topic handle    benches/produce_layers.rs lines-by-handle
 #   Rust, lines, topic name      ... lines-by-name (rust-rdkafka's send)
 #   Rust, generated readings     ... generated-by-handle (make, encode, timestamp)
+#   ..., kafka-lab's settings    the Rust layers with the command's producer settings
 #   kafka-lab produce --quiet    the command: plus a delivery report per reading
 #   kafka-lab produce            plus a printed row per reading
 # Prints a Markdown table: median wall-clock seconds, CPU seconds of the client and
@@ -73,6 +74,10 @@ if command -v gcc >/dev/null && [ -d "$rdkafka_out/include" ]; then
   fi
 fi
 
+# kafka-lab's producer settings beyond acks=all and idempotence (client/mod.rs,
+# producer_config), as key=value words.
+kafka_lab_settings="message.timeout.ms=10000 enable.sparse.connections=false allow.auto.create.topics=false"
+
 # broker_cpu: the broker process's user + system CPU time so far, in clock ticks.
 broker_cpu() { awk '{ print $14 + $15 }' "/proc/$broker_pid/stat"; }
 ticks=$(getconf CLK_TCK)
@@ -109,12 +114,16 @@ for _ in $(seq 1 "$runs"); do
     timed "... and reports as events" env POLL_EVERY=1000 EVENTS=1 "$mimalloc_loop" \
       "$bootstrap" cli "$work/readings.txt"
     timed "... and kafka-lab's producer settings" env POLL_EVERY=1000 EVENTS=1 "$mimalloc_loop" \
-      "$bootstrap" cli "$work/readings.txt" message.timeout.ms 10000 \
-      enable.sparse.connections false allow.auto.create.topics false
+      "$bootstrap" cli "$work/readings.txt" ${kafka_lab_settings//=/ }
   fi
   timed "Rust, lines, topic handle" "$bench" "$bootstrap" cli "$messages" lines-by-handle "$work/readings.txt"
   timed "Rust, lines, topic name" "$bench" "$bootstrap" cli "$messages" lines-by-name "$work/readings.txt"
   timed "Rust, generated readings" "$bench" "$bootstrap" cli "$messages" generated-by-handle
+  # The Rust layers with kafka-lab's producer settings, beside the C loop's row.
+  timed "Rust, lines, topic handle, kafka-lab's settings" "$bench" "$bootstrap" cli "$messages" \
+    lines-by-handle "$work/readings.txt" $kafka_lab_settings
+  timed "Rust, generated readings, kafka-lab's settings" "$bench" "$bootstrap" cli "$messages" \
+    generated-by-handle $kafka_lab_settings
   timed "kafka-lab produce --quiet" "$kafka_lab" -b "$bootstrap" produce --quiet --topic cli --count "$messages"
   timed "kafka-lab produce" "$kafka_lab" -b "$bootstrap" produce --topic cli --count "$messages"
 done

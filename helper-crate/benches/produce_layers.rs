@@ -19,7 +19,11 @@
 //! and `kafka-lab produce` on one mock broker and prints the table that
 //! docs/performance.md quotes. Not a test: it prints what it measured.
 //!
-//!   cargo bench --bench produce_layers -- BOOTSTRAP TOPIC COUNT MODE [FILE]
+//! Arguments of the form `key=value` after the mode are librdkafka settings
+//! for the producer (as `kafka-lab -X`), so that a layer can run with
+//! kafka-lab's own settings.
+//!
+//!   cargo bench --bench produce_layers -- BOOTSTRAP TOPIC COUNT MODE [FILE] [KEY=VALUE]...
 
 use std::time::{Duration, Instant};
 
@@ -47,11 +51,12 @@ fn main() -> Result<()> {
         return Ok(());
     }
     let [bootstrap, topic, count, mode, rest @ ..] = args.as_slice() else {
-        bail!("usage: produce_layers BOOTSTRAP TOPIC COUNT MODE [FILE]");
+        bail!("usage: produce_layers BOOTSTRAP TOPIC COUNT MODE [FILE] [KEY=VALUE]...");
     };
     let count: usize = count.parse().context("COUNT")?;
-    let lines = match rest.first() {
-        Some(file) => std::fs::read_to_string(file).with_context(|| file.clone())?,
+    let (settings, file): (Vec<&String>, Vec<&String>) = rest.iter().partition(|a| a.contains('='));
+    let lines = match file.first() {
+        Some(&file) => std::fs::read_to_string(file).with_context(|| file.clone())?,
         None => String::new(),
     };
     let records: Vec<(&str, &str)> = lines
@@ -59,7 +64,7 @@ fn main() -> Result<()> {
         .take(count)
         .filter_map(|line| line.split_once(':'))
         .collect();
-    let producer = connect(bootstrap, topic)?;
+    let producer = connect(bootstrap, topic, &settings)?;
     let (cpu_before, started) = (cpu_seconds(), Instant::now());
     let sent = match mode.as_str() {
         "lines-by-name" => lines_by_name(&producer, topic, &records)?,
@@ -88,12 +93,18 @@ fn main() -> Result<()> {
 /// A producer with `kafka-lab produce`'s delivery settings, ready to send: the
 /// metadata is asked twice so that the producer id does not wait for
 /// librdkafka's 500 ms retry timer (see `ReportingProducer::connect_to`).
-fn connect(bootstrap: &str, topic: &str) -> Result<BaseProducer> {
-    let producer: BaseProducer = ClientConfig::new()
+fn connect(bootstrap: &str, topic: &str, settings: &[&String]) -> Result<BaseProducer> {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap)
         .set("acks", "all")
-        .set("enable.idempotence", "true")
-        .create()?;
+        .set("enable.idempotence", "true");
+    for setting in settings {
+        if let Some((key, value)) = setting.split_once('=') {
+            config.set(key, value);
+        }
+    }
+    let producer: BaseProducer = config.create()?;
     for _ in 0..2 {
         producer
             .client()
