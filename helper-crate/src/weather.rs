@@ -55,20 +55,7 @@ impl Reading {
     /// tenth of `produce`'s sending thread (a burst now writes it on a thread
     /// of its own, `produce::burst`). Only the city can need escaping.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"timestamp\":\"");
-        out.extend_from_slice(Rfc3339Millis::of(&self.timestamp).as_str().as_bytes());
-        out.extend_from_slice(b"\",\"city\":");
-        // Writing a string or a float into memory cannot fail.
-        let _ = serde_json::to_writer(&mut *out, &self.city);
-        out.extend_from_slice(b",\"temperature\":");
-        match crate::display::OneDecimal(self.temperature).exact_text(&mut [0u8; 40]) {
-            // Every generated reading: its text with one decimal.
-            Some(text) => out.extend_from_slice(text.as_bytes()),
-            None => {
-                let _ = serde_json::to_writer(&mut *out, &self.temperature);
-            }
-        }
-        out.push(b'}');
+        write_json(&self.timestamp, &self.city, self.temperature, out);
     }
 
     /// Parses a message value. The error says what is wrong, for poison-pill reports.
@@ -92,6 +79,49 @@ impl Reading {
     /// The timestamp as it appears in the JSON and the CSV.
     pub fn timestamp_rfc3339(&self) -> String {
         Rfc3339Millis::of(&self.timestamp).as_str().to_string()
+    }
+}
+
+/// A reading that names its city by its place in its generator's list
+/// ([`WeatherGenerator::cities`]) instead of holding the name. It is `Copy`,
+/// so a producer sends it along with its message, to come back in the
+/// delivery report, without allocating anything: a copy of the city's name
+/// per message was 11-14% of `produce --quiet` in slow minutes
+/// (docs/performance.md, session 15). Only the crate pairs it with its list.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct CityReading {
+    pub timestamp: DateTime<Utc>,
+    /// The city's place in the generator's list.
+    pub city: usize,
+    pub temperature: f64,
+}
+
+impl CityReading {
+    /// The city's name, in the list of the generator that made it.
+    pub fn city<'a>(&self, cities: &'a [String]) -> &'a str {
+        &cities[self.city]
+    }
+
+    /// The reading with its city's name.
+    pub fn to_reading(self, cities: &[String]) -> Reading {
+        self.to_reading_in(cities, String::new())
+    }
+
+    /// The reading with its city's name written into `city` (a buffer used
+    /// again: filing a report per message allocates nothing).
+    pub fn to_reading_in(self, cities: &[String], mut city: String) -> Reading {
+        city.clear();
+        city.push_str(self.city(cities));
+        Reading {
+            timestamp: self.timestamp,
+            city,
+            temperature: self.temperature,
+        }
+    }
+
+    /// Appends its JSON (with the city's name) to `out`, as [`Reading::write_json`].
+    pub fn write_json(&self, cities: &[String], out: &mut Vec<u8>) {
+        write_json(&self.timestamp, self.city(cities), self.temperature, out);
     }
 }
 
@@ -246,10 +276,14 @@ impl WeatherGenerator {
         Ok(WeatherGenerator::new(&names, seed))
     }
 
-    /// A generator for the given cities (at least one) and seed.
+    /// A generator for the given cities and seed; the lab's cities
+    /// ([`DEFAULT_CITIES`]) when none is given.
     pub fn new<S: AsRef<str>>(cities: &[S], seed: u64) -> Self {
         let mut rng = SplitMix64(seed);
-        let cities: Vec<String> = cities.iter().map(|c| c.as_ref().to_string()).collect();
+        let mut cities: Vec<String> = cities.iter().map(|c| c.as_ref().to_string()).collect();
+        if cities.is_empty() {
+            cities = DEFAULT_CITIES.iter().map(|c| c.to_string()).collect();
+        }
         let current = cities
             .iter()
             .map(|city| {
@@ -307,6 +341,12 @@ impl WeatherGenerator {
     /// The next reading, stamped now (or at its simulated time, see
     /// [`WeatherGenerator::simulate_time`]).
     pub fn next_reading(&mut self) -> Reading {
+        self.next_city_reading().to_reading(&self.cities)
+    }
+
+    /// [`WeatherGenerator::next_reading`] naming its city by its place in
+    /// [`WeatherGenerator::cities`].
+    pub(crate) fn next_city_reading(&mut self) -> CityReading {
         match &mut self.clock {
             Some(clock) => {
                 let millis = clock.next_millis;
@@ -314,28 +354,29 @@ impl WeatherGenerator {
                 match DateTime::from_timestamp_millis(millis) {
                     // Whole milliseconds already: no second rounding.
                     Some(timestamp) => self.reading_stamped(timestamp),
-                    None => self.next_reading_at(Utc::now()),
+                    None => self.next_city_reading_at(Utc::now()),
                 }
             }
-            None => self.next_reading_at(Utc::now()),
+            None => self.next_city_reading_at(Utc::now()),
         }
     }
 
     /// The next reading, stamped with the given time (to the millisecond, the
     /// precision of the JSON and of Kafka's message timestamps).
     pub fn next_reading_at(&mut self, timestamp: DateTime<Utc>) -> Reading {
+        self.next_city_reading_at(timestamp)
+            .to_reading(&self.cities)
+    }
+
+    fn next_city_reading_at(&mut self, timestamp: DateTime<Utc>) -> CityReading {
         let timestamp =
             DateTime::from_timestamp_millis(timestamp.timestamp_millis()).unwrap_or(timestamp);
         self.reading_stamped(timestamp)
     }
 
     /// The next reading, stamped with `timestamp` as it is (whole milliseconds).
-    fn reading_stamped(&mut self, timestamp: DateTime<Utc>) -> Reading {
+    fn reading_stamped(&mut self, timestamp: DateTime<Utc>) -> CityReading {
         self.last_millis = Some(timestamp.timestamp_millis());
-        if self.cities.is_empty() {
-            // An empty city list falls back to the lab's cities rather than panicking.
-            *self = WeatherGenerator::default_cities(self.rng.0);
-        }
         let index = self.next_city;
         self.next_city = (self.next_city + 1) % self.cities.len();
         let (mean, swing) = self.climates[index];
@@ -343,11 +384,16 @@ impl WeatherGenerator {
         let step = 0.3 * swing * self.rng.next_signed_unit();
         let pull = 0.1 * (mean - self.current[index]);
         self.current[index] += step + pull;
-        Reading {
+        CityReading {
             timestamp,
-            city: self.cities[index].clone(),
+            city: index,
             temperature: (self.current[index] * 10.0).round() / 10.0,
         }
+    }
+
+    /// The cities, in the order their readings are made.
+    pub fn cities(&self) -> &[String] {
+        &self.cities
     }
 
     /// The next `count` readings, in simulated time: one per second per city,
@@ -361,6 +407,24 @@ impl WeatherGenerator {
         self.real_time();
         readings
     }
+}
+
+/// Appends a reading's JSON to `out`; see [`Reading::write_json`].
+fn write_json(timestamp: &DateTime<Utc>, city: &str, temperature: f64, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"timestamp\":\"");
+    out.extend_from_slice(Rfc3339Millis::of(timestamp).as_str().as_bytes());
+    out.extend_from_slice(b"\",\"city\":");
+    // Writing a string or a float into memory cannot fail.
+    let _ = serde_json::to_writer(&mut *out, city);
+    out.extend_from_slice(b",\"temperature\":");
+    match crate::display::OneDecimal(temperature).exact_text(&mut [0u8; 40]) {
+        // Every generated reading: its text with one decimal.
+        Some(text) => out.extend_from_slice(text.as_bytes()),
+        None => {
+            let _ = serde_json::to_writer(&mut *out, &temperature);
+        }
+    }
+    out.push(b'}');
 }
 
 /// A tiny, well-known pseudo-random generator (SplitMix64): reproducible and
@@ -604,6 +668,40 @@ mod city_tests {
             assert_eq!(error.exit_code(), 2, "{bad:?}");
         }
         let mut generator = WeatherGenerator::for_cities(&[" Toronto ", "Fuzhou"], 1).unwrap();
+        assert_eq!(generator.next_reading().city, "Toronto");
+    }
+}
+
+#[cfg(test)]
+mod city_reading_tests {
+    use super::*;
+
+    #[test]
+    fn a_city_reading_is_the_reading_its_generator_makes() {
+        let cities = ["Zürich", "Qu\"ote", "北京", "Fuzhou"];
+        let mut by_index = WeatherGenerator::new(&cities, 4);
+        by_index.simulate_time(100);
+        let mut by_name = by_index.clone();
+        let mut city = String::new();
+        for _ in 0..100 {
+            let compact = by_index.next_city_reading();
+            let reading = by_name.next_reading();
+            let mut json = Vec::new();
+            compact.write_json(by_index.cities(), &mut json);
+            assert_eq!(json, reading.to_json().as_bytes());
+            assert_eq!(compact.to_reading(by_index.cities()), reading);
+            // The buffer handed in is cleared first: a long name before a
+            // short one leaves nothing of the long one.
+            let again = compact.to_reading_in(by_index.cities(), city);
+            assert_eq!(again, reading);
+            city = again.city;
+        }
+    }
+
+    #[test]
+    fn a_generator_without_cities_makes_the_labs() {
+        let mut generator = WeatherGenerator::new::<&str>(&[], 1);
+        assert_eq!(generator.cities(), DEFAULT_CITIES);
         assert_eq!(generator.next_reading().city, "Toronto");
     }
 }

@@ -25,7 +25,7 @@
 use std::ops::ControlFlow;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
-use crate::weather::{Reading, WeatherGenerator};
+use crate::weather::{CityReading, WeatherGenerator};
 
 use super::reports::SERVE_REPORTS_EVERY;
 
@@ -43,7 +43,7 @@ const READY_AHEAD: usize = 4;
 struct MadeReadings {
     /// The generator before the first of them.
     generator_before: WeatherGenerator,
-    readings: Vec<Reading>,
+    readings: Vec<CityReading>,
     /// The readings' JSON, one after the other.
     json: Vec<u8>,
     /// Where each reading's JSON ends in `json`.
@@ -63,8 +63,8 @@ impl MadeReadings {
     /// Makes `count` readings with `generator`, after what is there.
     fn make(&mut self, generator: &mut WeatherGenerator, count: usize) {
         for _ in 0..count {
-            let reading = generator.next_reading();
-            reading.write_json(&mut self.json);
+            let reading = generator.next_city_reading();
+            reading.write_json(generator.cities(), &mut self.json);
             self.json_ends.push(self.json.len());
             self.readings.push(reading);
         }
@@ -79,12 +79,12 @@ impl MadeReadings {
     }
 
     /// Each reading with its JSON, in the order made.
-    fn each(&self) -> impl Iterator<Item = (&Reading, &[u8])> {
+    fn each(&self) -> impl Iterator<Item = (CityReading, &[u8])> {
         let starts = std::iter::once(0).chain(self.json_ends.iter().copied());
         let json = starts
             .zip(&self.json_ends)
             .map(|(start, &end)| &self.json[start..end]);
-        self.readings.iter().zip(json)
+        self.readings.iter().copied().zip(json)
     }
 }
 
@@ -108,7 +108,7 @@ pub(super) fn send_made_ahead(
     count: usize,
     stop_asked: impl Fn() -> bool,
     mut before_each_thousand: impl FnMut(),
-    mut send: impl FnMut(Reading, &[u8]) -> ControlFlow<()>,
+    mut send: impl FnMut(CityReading, &[u8]) -> ControlFlow<()>,
 ) -> std::io::Result<()> {
     // Where the last reading taken left the generator: the start of its
     // thousand, and how many of that thousand were taken.
@@ -131,11 +131,7 @@ pub(super) fn send_made_ahead(
                     break 'sending;
                 }
                 taken_of_last += 1;
-                // A copy goes with the message and is freed on this thread
-                // after its report; the made ones go back to the maker and
-                // are freed there. An allocator frees fastest on the thread
-                // that allocated (mimalloc, in `kafka-lab`).
-                if send(reading.clone(), json).is_break() {
+                if send(reading, json).is_break() {
                     stopped_early = true;
                     break 'sending;
                 }
@@ -154,7 +150,7 @@ pub(super) fn send_made_ahead(
     if stopped_early {
         *generator = last_start;
         for _ in 0..taken_of_last {
-            generator.next_reading();
+            generator.next_city_reading();
         }
     }
     Ok(())
@@ -189,6 +185,7 @@ fn make_readings(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::weather::Reading;
     use std::cell::Cell;
 
     /// Two generators that make the same readings (one clock reading).
@@ -207,6 +204,7 @@ mod tests {
         count: usize,
         stop_at: Option<(usize, bool)>,
     ) -> (Vec<Reading>, usize) {
+        let cities = generator.cities().to_vec();
         let asked = Cell::new(0);
         let mut thousands = 0;
         let mut handed = Vec::new();
@@ -219,6 +217,7 @@ mod tests {
             },
             || thousands += 1,
             |reading, json| {
+                let reading = reading.to_reading(&cities);
                 assert_eq!(json, reading.to_json().as_bytes());
                 handed.push(reading);
                 if stop_at == Some((handed.len(), false)) {
@@ -295,6 +294,7 @@ mod tests {
         used.make(&mut WeatherGenerator::default_cities(99), 5);
         emptied.send(used).unwrap();
         make_readings(&mut generator, MADE_TOGETHER + 3, made, to_refill);
+        let cities = generator.cities();
         let thousands: Vec<MadeReadings> = to_send.iter().collect();
         assert_eq!(thousands.len(), 2);
         assert_eq!(thousands[0].readings.len(), MADE_TOGETHER);
@@ -303,9 +303,10 @@ mod tests {
             // Its starting generator makes its readings again, exactly.
             let mut again = thousand.generator_before.clone();
             for (reading, json) in thousand.each() {
-                assert_eq!(*reading, again.next_reading());
+                let reading = reading.to_reading(cities);
+                assert_eq!(reading, again.next_reading());
                 assert_eq!(json, reading.to_json().as_bytes());
-                assert_eq!(*reading, expected.next_reading());
+                assert_eq!(reading, expected.next_reading());
             }
         }
     }

@@ -121,8 +121,7 @@ pub struct WeatherProducer {
 }
 
 /// The key and JSON value of the reading being sent: librdkafka copies both on
-/// send, so one buffer each serves every send (a burst's JSON comes written
-/// already, `burst`).
+/// send, so one buffer each serves every send.
 struct RecordEncoder {
     key: String,
     value: Vec<u8>,
@@ -146,44 +145,30 @@ impl RecordEncoder {
     ) -> Result<()> {
         self.value.clear();
         reading.write_json(&mut self.value);
-        send_with_key(&mut self.key, producer, topic, reading, &self.value)
-    }
-
-    /// [`RecordEncoder::send`] of a reading whose JSON is written already.
-    fn send_encoded(
-        &mut self,
-        producer: &ReportingProducer<Reading>,
-        topic: &str,
-        reading: Reading,
-        json: &[u8],
-    ) -> Result<()> {
-        send_with_key(&mut self.key, producer, topic, reading, json)
+        let timestamp = reading.timestamp.timestamp_millis();
+        // The key is copied out: the reading itself goes with the message.
+        self.key.clear();
+        self.key.push_str(reading.key());
+        producer.send_keyed(topic, self.key.as_bytes(), &self.value, timestamp, reading)
     }
 }
 
-/// Queues `reading` with `json` as its value, its city (copied into `key`) as
-/// its key and its time as its timestamp.
-fn send_with_key(
-    key: &mut String,
-    producer: &ReportingProducer<Reading>,
+/// A producer for `topic`, which must exist, connected to it.
+fn connected<T: Send + Sync + 'static>(
+    settings: &KafkaSettings,
     topic: &str,
-    reading: Reading,
-    json: &[u8],
-) -> Result<()> {
-    let timestamp = reading.timestamp.timestamp_millis();
-    key.clear();
-    key.push_str(reading.key());
-    producer.send_keyed(topic, key.as_bytes(), json, timestamp, reading)
+) -> Result<ReportingProducer<T>> {
+    crate::topics::validate_topic_name(topic)?;
+    let producer = ReportingProducer::new(settings, &[])?;
+    producer.connect_to(topic)?;
+    Ok(producer)
 }
 
 impl WeatherProducer {
     /// Connects a producer for `topic`, which must exist.
     pub fn new(settings: &KafkaSettings, topic: &str) -> Result<Self> {
-        crate::topics::validate_topic_name(topic)?;
-        let producer = ReportingProducer::new(settings, &[])?;
-        producer.connect_to(topic)?;
         Ok(WeatherProducer {
-            producer,
+            producer: connected(settings, topic)?,
             topic: topic.to_string(),
             encoder: RecordEncoder::new(),
         })
@@ -292,8 +277,8 @@ impl Delivery {
 }
 
 /// A reading that was not written, and why, for reports and errors.
-fn not_written(failed: &NotWritten<Reading>) -> String {
-    format!("{} ({})", failed.sent, failed.error)
+fn not_written(reading: &Reading, error: &str) -> String {
+    format!("{reading} ({error})")
 }
 
 /// A report of a reading, as a [`Delivery`] or the reading and its error, with
@@ -307,7 +292,10 @@ fn delivery(
             written.sequence,
             Ok(Delivery::of(topic.to_string(), written)),
         ),
-        Err(failed) => (failed.sequence, Err(not_written(&failed))),
+        Err(failed) => (
+            failed.sequence,
+            Err(not_written(&failed.sent, &failed.error)),
+        ),
     }
 }
 

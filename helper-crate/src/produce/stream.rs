@@ -18,18 +18,25 @@
 //! sending thread is make them: a second thread makes them and writes their
 //! JSON ahead of the sends ([`super::burst`]). A paced run makes each reading
 //! when its send is due, stamped with the time it was made.
+//!
+//! Each message carries its reading to its delivery report (librdkafka's
+//! per-message "opaque"), so that a report can say which reading landed where.
+//! The reading rides as a [`CityReading`], which names its city by its place
+//! in the generator's list, and each report's [`Delivery`] is written into the
+//! same two strings (topic, city) as the last: a message costs no string of its
+//! own. A copy of the city's name per message was 11-14% of `produce --quiet`
+//! in slow minutes (docs/performance.md, sessions 14 and 15).
 
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use crate::config::KafkaSettings;
 use crate::error::{Error, Result, Setting};
-use crate::weather::{Reading, WeatherGenerator};
+use crate::weather::{CityReading, WeatherGenerator};
 
 use super::burst::{send_made_ahead, MADE_TOGETHER};
 use super::reports::SERVE_REPORTS_EVERY;
-use super::{not_written, Deliveries, Delivery, RecordEncoder, Report};
-use super::{ReportingProducer, WeatherProducer};
+use super::{connected, not_written, Deliveries, Delivery, Report, ReportingProducer, Written};
 
 /// Makes `count` readings with `generator` and sends them, at most `rate` per
 /// second when a rate is given; each report is handed to `on_report` as it
@@ -51,25 +58,24 @@ pub fn stream_weather(
     on_report: &mut dyn FnMut(usize, std::result::Result<&Delivery, &str>),
 ) -> Result<usize> {
     let interval = rate.map(send_interval).transpose()?;
-    let mut weather = WeatherProducer::new(settings, topic)?;
-    let WeatherProducer {
-        producer, encoder, ..
-    } = &mut weather;
+    let producer = connected(settings, topic)?;
     // Paced sends are stamped when sent; a burst in simulated time (one reading
     // per second per city, the last one now), as a station would have sent them.
     match interval {
         Some(_) => generator.real_time(),
         None => generator.simulate_time(count),
     }
+    let cities = generator.cities().to_vec();
     let mut sends = Sends {
-        producer,
-        encoder,
+        producer: &producer,
+        cities: &cities,
+        json: Vec::with_capacity(128),
         topic,
         generator: &mut *generator,
         count,
         interval,
     };
-    let mut filer = ReportFiler::new(topic, on_report);
+    let mut filer = ReportFiler::new(topic, &cities, on_report);
     let mut reports = Vec::new();
     let (sent, stopped_by) = sends.run(|wait| {
         // librdkafka waits in whole milliseconds and rust-rdkafka's `poll`
@@ -82,7 +88,7 @@ pub fn stream_weather(
             std::thread::sleep(wait);
         }
     });
-    let filed = filer.finish(producer);
+    let filed = filer.finish(&producer);
     generator.real_time();
     let FiledReports {
         delivered,
@@ -124,8 +130,12 @@ pub fn stream_weather(
 
 /// The sends of one [`stream_weather`] run: what to make, where to send it, how fast.
 struct Sends<'a> {
-    producer: &'a ReportingProducer<Reading>,
-    encoder: &'a mut RecordEncoder,
+    /// Each reading rides along to its report naming its city by its place in
+    /// `cities`: nothing is allocated per message.
+    producer: &'a ReportingProducer<CityReading>,
+    cities: &'a [String],
+    /// The JSON of the reading being sent (one buffer: librdkafka copies it).
+    json: Vec<u8>,
     topic: &'a str,
     generator: &'a mut WeatherGenerator,
     count: usize,
@@ -168,8 +178,10 @@ impl Sends<'_> {
                     between(wait.min(Duration::from_millis(50)));
                 }
             }
-            let reading = self.generator.next_reading();
-            match self.encoder.send(self.producer, self.topic, reading) {
+            let reading = self.generator.next_city_reading();
+            self.json.clear();
+            reading.write_json(self.cities, &mut self.json);
+            match send_city_reading(self.producer, self.topic, self.cities, reading, &self.json) {
                 Ok(()) => sent += 1,
                 Err(error) => return (sent, unless_a_stop_was_asked(error)),
             }
@@ -183,7 +195,7 @@ impl Sends<'_> {
     fn run_burst(&mut self, between: &mut impl FnMut(Duration)) -> Option<(usize, Result<()>)> {
         let Sends {
             producer,
-            encoder,
+            cities,
             topic,
             generator,
             count,
@@ -196,7 +208,7 @@ impl Sends<'_> {
             *count,
             crate::shutdown::requested,
             || between(Duration::ZERO),
-            |reading, json| match encoder.send_encoded(producer, topic, reading, json) {
+            |reading, json| match send_city_reading(producer, topic, cities, reading, json) {
                 Ok(()) => {
                     sent += 1;
                     ControlFlow::Continue(())
@@ -209,6 +221,20 @@ impl Sends<'_> {
         );
         made_ahead.ok().map(|()| (sent, outcome))
     }
+}
+
+/// Queues `reading` with `json` as its value, its city as its key and its
+/// time as its timestamp; the reading rides along to its delivery report.
+fn send_city_reading(
+    producer: &ReportingProducer<CityReading>,
+    topic: &str,
+    cities: &[String],
+    reading: CityReading,
+    json: &[u8],
+) -> Result<()> {
+    let key = reading.city(cities).as_bytes();
+    let timestamp = reading.timestamp.timestamp_millis();
+    producer.send_keyed(topic, key, json, timestamp, reading)
 }
 
 /// What a failed send means for the run: its error, or none when a stop was
@@ -225,9 +251,12 @@ fn unless_a_stop_was_asked(error: Error) -> Result<()> {
 /// Hands each report of a run to `on_report` and counts them.
 struct ReportFiler<'a> {
     on_report: &'a mut dyn FnMut(usize, std::result::Result<&Delivery, &str>),
-    /// The topic's name goes from each report to the next: a long run makes
-    /// no copy of it per report.
+    /// The names of the cities the reports' readings point to.
+    cities: &'a [String],
+    /// The topic's name and a city's name go from each report to the next: a
+    /// long run makes no copy of either per report.
     topic_name: String,
+    city_name: String,
     filed: FiledReports,
 }
 
@@ -242,28 +271,45 @@ impl<'a> ReportFiler<'a> {
     /// A filer for the reports of `topic`, each handed to `on_report`.
     fn new(
         topic: &str,
+        cities: &'a [String],
         on_report: &'a mut dyn FnMut(usize, std::result::Result<&Delivery, &str>),
     ) -> Self {
         ReportFiler {
             on_report,
+            cities,
             topic_name: topic.to_string(),
+            city_name: String::new(),
             filed: FiledReports::default(),
         }
     }
 
     /// Hands one report to `on_report`, as a [`Delivery`] or the reading and
     /// its error, and counts it.
-    fn file(&mut self, report: Report<Reading>) {
+    fn file(&mut self, report: Report<CityReading>) {
         match report {
-            Ok(written) => {
-                let sequence = written.sequence;
+            Ok(Written {
+                sequence,
+                sent,
+                partition,
+                offset,
+                timestamp,
+            }) => {
+                let reading = sent.to_reading_in(self.cities, std::mem::take(&mut self.city_name));
+                let written = Written {
+                    sequence,
+                    sent: reading,
+                    partition,
+                    offset,
+                    timestamp,
+                };
                 let delivery = Delivery::of(std::mem::take(&mut self.topic_name), written);
                 (self.on_report)(sequence, Ok(&delivery));
                 self.topic_name = delivery.topic;
+                self.city_name = delivery.reading.city;
                 self.filed.delivered += 1;
             }
             Err(failed) => {
-                let error = not_written(&failed);
+                let error = not_written(&failed.sent.to_reading(self.cities), &failed.error);
                 (self.on_report)(failed.sequence, Err(&error));
                 self.filed.undelivered.push(error);
             }
@@ -272,7 +318,7 @@ impl<'a> ReportFiler<'a> {
 
     /// Waits for the reports still in flight (within the timeout), files them
     /// and counts those that never came.
-    fn finish(mut self, producer: &ReportingProducer<Reading>) -> FiledReports {
+    fn finish(mut self, producer: &ReportingProducer<CityReading>) -> FiledReports {
         let (reports, missing) = producer.flush();
         reports.into_iter().for_each(|report| self.file(report));
         if missing > 0 {
@@ -342,6 +388,59 @@ pub fn produce_weather(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::produce::NotWritten;
+    use rdkafka::message::Timestamp;
+
+    #[test]
+    fn reports_are_filed_as_deliveries_of_named_readings_or_errors_that_name_them() {
+        let mut generator = WeatherGenerator::default_cities(2);
+        let cities = generator.cities().to_vec();
+        // Guangzhou then Fuzhou: the shorter name replaces the longer one.
+        let made: Vec<CityReading> = (0..3).map(|_| generator.next_city_reading()).collect();
+        let mut filed = Vec::new();
+        let mut on_report = |sequence, report: std::result::Result<&Delivery, &str>| {
+            filed.push((sequence, report.cloned().map_err(str::to_string)));
+        };
+        let mut filer = ReportFiler::new("weather", &cities, &mut on_report);
+        for (sequence, &sent) in made.iter().enumerate().skip(1) {
+            filer.file(Ok(Written {
+                sequence,
+                sent,
+                partition: 7,
+                offset: 40 + sequence as i64,
+                timestamp: Timestamp::CreateTime(1_000),
+            }));
+        }
+        filer.file(Err(NotWritten {
+            sequence: 0,
+            sent: made[0],
+            error: "Message timed out".into(),
+        }));
+        let FiledReports {
+            delivered,
+            undelivered,
+        } = filer.filed;
+        assert_eq!((delivered, undelivered.len()), (2, 1));
+        for (sequence, report) in &filed[..2] {
+            let delivery = report.as_ref().expect("delivered");
+            assert_eq!(delivery.reading, made[*sequence].to_reading(&cities));
+            assert_eq!(
+                (delivery.topic.as_str(), delivery.partition),
+                ("weather", 7)
+            );
+            assert_eq!(delivery.offset, 40 + *sequence as i64);
+        }
+        assert_eq!(
+            filed[1].1.as_ref().map(|d| d.reading.city.as_str()),
+            Ok("Fuzhou")
+        );
+        let error = filed[2].1.as_ref().expect_err("not delivered");
+        assert!(
+            error.contains("Toronto") && error.ends_with("(Message timed out)"),
+            "{error}"
+        );
+        assert_eq!(&undelivered[0], error);
+    }
 
     #[test]
     fn rates_outside_a_sane_range_are_refused() {
