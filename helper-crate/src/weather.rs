@@ -187,7 +187,13 @@ impl Rfc3339Millis {
 
     /// The text.
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    /// The text's bytes, as a JSON or CSV writer copies them (no check that
+    /// they are text: this runs once per reading sent).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
     }
 }
 
@@ -412,14 +418,14 @@ impl WeatherGenerator {
 /// Appends a reading's JSON to `out`; see [`Reading::write_json`].
 fn write_json(timestamp: &DateTime<Utc>, city: &str, temperature: f64, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"timestamp\":\"");
-    out.extend_from_slice(Rfc3339Millis::of(timestamp).as_str().as_bytes());
+    out.extend_from_slice(Rfc3339Millis::of(timestamp).as_bytes());
     out.extend_from_slice(b"\",\"city\":");
     // Writing a string or a float into memory cannot fail.
     let _ = serde_json::to_writer(&mut *out, city);
     out.extend_from_slice(b",\"temperature\":");
-    match crate::display::OneDecimal(temperature).exact_text(&mut [0u8; 40]) {
+    match crate::display::OneDecimal(temperature).exact_bytes(&mut [0u8; 40]) {
         // Every generated reading: its text with one decimal.
-        Some(text) => out.extend_from_slice(text.as_bytes()),
+        Some(text) => out.extend_from_slice(text),
         None => {
             let _ = serde_json::to_writer(&mut *out, &temperature);
         }
