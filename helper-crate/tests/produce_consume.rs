@@ -722,13 +722,13 @@ fn the_rows_of_a_burst_show_each_stored_reading_once(engine: Engine) {
 /// that does not answer gets nisshi's, after at most a second.
 fn the_fetch_wait_suits_the_engine(engine: Engine) {
     use kafka_lab::client::{
-        fetch_wait_ms, FETCH_WAIT_MS, LIBRDKAFKA_FETCH_WAIT_MS, MOCK_FETCH_WAIT_MS,
+        fetch_wait_ms, FETCH_WAIT_MS, MOCK_FETCH_WAIT_MS, TANSU_FETCH_WAIT_MS,
     };
     let broker = TestBroker::start(engine, &[("weather", 1)]);
     let expected = match engine {
         Engine::Mock => MOCK_FETCH_WAIT_MS,
         Engine::Nisshi => FETCH_WAIT_MS,
-        Engine::Tansu => LIBRDKAFKA_FETCH_WAIT_MS,
+        Engine::Tansu => TANSU_FETCH_WAIT_MS,
     };
     assert_eq!(fetch_wait_ms(&broker.settings()), expected);
 

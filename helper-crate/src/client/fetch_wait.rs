@@ -19,17 +19,22 @@
 //! - **tansu 0.6** answers a fetch once it has about 5 MiB or the wait has
 //!   passed, and the last fetch of a read, with less than that, waits it out:
 //!   `consume` of 200,000 took 3.8-3.9 s with 1 s, 3.1-3.2 s with 0.5 s
-//!   (librdkafka's default) and 3.0 s with 0.25 s.
+//!   (librdkafka's default) and 3.0 s with 0.25 s (session 13). Alternated
+//!   with the Python client at its defaults (session 15), 200,000: 3.24-3.35 s
+//!   with 0.5 s, 3.07-3.23 s with 0.25 s, 3.04-3.14 s with 0.1 s; 1,000,000:
+//!   18.4-18.7 s with 0.5 s, 18.2-18.5 s with 0.1 s.
 //! - **the mock** answers from memory at once, so a long wait only costs: a
 //!   group `consume` of 32 partitions took 3.8-5.7 s with 1 s against 3.8-4.4 s
 //!   for `kcat -G` (librdkafka's 0.5 s), and 3.8-4.3 s with 0.3 s.
 //! - **Apache Kafka** answers as soon as data is there; the wait bounds the
 //!   idle fetches, such as the first one of a group read.
 //!
-//! So the crate's consumers wait 1 s on nisshi, 0.3 s on the mock, and
-//! librdkafka's 0.5 s on tansu, Kafka and any other broker that answers. The
-//! engine is recognised by the cluster id it reports (`nisshi_cluster`,
-//! `mockCluster…`), asked once per bootstrap address. A broker that does not
+//! So the crate's consumers wait 1 s on nisshi, 0.3 s on the mock, 0.1 s on
+//! tansu, and librdkafka's 0.5 s on Kafka and any other broker that answers
+//! (an idle consumer on tansu asks ten times a second instead of twice: a
+//! query of its store each time, nothing a lab notices). The engine is
+//! recognised by the cluster id it reports (`nisshi_cluster`, `mockCluster…`,
+//! `tansu_cluster`), asked once per bootstrap address. A broker that does not
 //! answer within a second gets 1 s: it may be a nisshi still starting.
 //!
 //! kcat equivalent: `kcat -X fetch.wait.max.ms=1000 ...`.
@@ -39,7 +44,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::config::KafkaSettings;
-use crate::topics::{cluster_id, MOCK_CLUSTER_ID_PREFIX, NISSHI_CLUSTER_ID};
+use crate::topics::{cluster_id, MOCK_CLUSTER_ID_PREFIX, NISSHI_CLUSTER_ID, TANSU_CLUSTER_ID};
 
 /// The wait on nisshi, and for a broker that does not answer (a
 /// [`super::JOIN_AND_FETCH`] default).
@@ -48,7 +53,10 @@ pub const FETCH_WAIT_MS: &str = "1000";
 /// The wait on librdkafka's mock engine.
 pub const MOCK_FETCH_WAIT_MS: &str = "300";
 
-/// librdkafka's own wait: tansu, Apache Kafka, any other broker that answers.
+/// The wait on tansu: the last fetch of a read waits all of it.
+pub const TANSU_FETCH_WAIT_MS: &str = "100";
+
+/// librdkafka's own wait: Apache Kafka, any other broker that answers.
 pub const LIBRDKAFKA_FETCH_WAIT_MS: &str = "500";
 
 /// How long the engine check may take: a broker that has not answered by then
@@ -85,6 +93,8 @@ pub(super) fn fetch_wait_for_cluster(id: &str) -> &'static str {
         FETCH_WAIT_MS
     } else if id.starts_with(MOCK_CLUSTER_ID_PREFIX) {
         MOCK_FETCH_WAIT_MS
+    } else if id == TANSU_CLUSTER_ID {
+        TANSU_FETCH_WAIT_MS
     } else {
         LIBRDKAFKA_FETCH_WAIT_MS
     }
@@ -101,12 +111,12 @@ mod tests {
             fetch_wait_for_cluster("mockCluster1a2b3c"),
             MOCK_FETCH_WAIT_MS
         );
-        // tansu, Apache Kafka (a random id) and any other broker.
-        for id in [
-            crate::topics::TANSU_CLUSTER_ID,
-            "MkU3OEVBNTcwNTJENDM2Qg",
-            "my-broker",
-        ] {
+        assert_eq!(
+            fetch_wait_for_cluster(TANSU_CLUSTER_ID),
+            TANSU_FETCH_WAIT_MS
+        );
+        // Apache Kafka (a random id) and any other broker.
+        for id in ["MkU3OEVBNTcwNTJENDM2Qg", "my-broker"] {
             assert_eq!(fetch_wait_for_cluster(id), LIBRDKAFKA_FETCH_WAIT_MS, "{id}");
         }
     }

@@ -16,7 +16,7 @@
 //! | `session.timeout.ms` | how soon a silent member is declared dead | 6 s (librdkafka: 45 s) |
 //! | `heartbeat.interval.ms` | how often a member says it is alive | 2 s (librdkafka: 3 s) |
 //! | `fetch.queue.backoff.ms` | how long fetching pauses when the local queue is full | 0 (librdkafka: 1 s) |
-//! | `fetch.wait.max.ms` | how long a fetch that finds nothing waits | by engine: 1 s on nisshi (and a broker that does not answer), 0.3 s on the mock, librdkafka's 0.5 s elsewhere |
+//! | `fetch.wait.max.ms` | how long a fetch that finds nothing waits | by engine: 1 s on nisshi (and a broker that does not answer), 0.3 s on the mock, 0.1 s on tansu, librdkafka's 0.5 s elsewhere |
 //! | `fetch.max.bytes` | how much one fetch response carries | librdkafka's 50 MB (below `receive.message.max.bytes` when only that is set) |
 //!
 //! Properties given by the user (`-X`, `-F`) win over these defaults; what a
@@ -42,7 +42,9 @@ mod fetch_wait;
 mod group_events;
 use commit::commit_within;
 pub use dropped::DroppedByCreator;
-pub use fetch_wait::{fetch_wait_ms, FETCH_WAIT_MS, LIBRDKAFKA_FETCH_WAIT_MS, MOCK_FETCH_WAIT_MS};
+pub use fetch_wait::{
+    fetch_wait_ms, FETCH_WAIT_MS, LIBRDKAFKA_FETCH_WAIT_MS, MOCK_FETCH_WAIT_MS, TANSU_FETCH_WAIT_MS,
+};
 pub use group_events::{GroupEvent, GroupEvents};
 
 use std::collections::{BTreeMap, BTreeSet};
