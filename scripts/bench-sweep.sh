@@ -8,7 +8,7 @@
 # consumer alike) from the defaults of the clients `produce` and `consume` build
 # (acks=all, enable.idempotence=true, fetch.queue.backoff.ms=0,
 # session.timeout.ms=6000, heartbeat.interval.ms=2000, fetch.wait.max.ms by
-# engine; librdkafka's batch, linger and fetch sizes otherwise).
+# engine, linger.ms=1; librdkafka's batch and fetch sizes otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -76,7 +76,7 @@ fi
 
 # kafka-lab's producer settings beyond acks=all and idempotence (client/mod.rs,
 # producer_config), as key=value words.
-kafka_lab_settings="message.timeout.ms=10000 enable.sparse.connections=false allow.auto.create.topics=false"
+kafka_lab_settings="message.timeout.ms=10000 enable.sparse.connections=false allow.auto.create.topics=false linger.ms=1"
 
 # broker_cpu: the broker process's user + system CPU time so far, in clock ticks.
 broker_cpu() { awk '{ print $14 + $15 }' "/proc/$broker_pid/stat"; }

@@ -12,8 +12,11 @@
 //! - `lines-by-name`: the same through rust-rdkafka's `send`, which copies the
 //!   topic name into a `CString` and has librdkafka look the topic up (under a
 //!   write lock) on every send;
-//! - `generated-by-handle`: readings made and encoded as `produce` makes them,
-//!   with their own timestamps, sent with a topic handle, no report kept.
+//! - `generated-by-handle`: readings made and encoded on the sending thread
+//!   (as `produce` does for a paced run; a burst makes them on a thread of
+//!   its own, and names each city by its place in a list rather than a
+//!   `String`), with their own timestamps, sent with a topic handle, no
+//!   report kept.
 //!
 //! `scripts/produce-layers.sh` runs these beside kcat, a C copy of kcat's loop
 //! and `kafka-lab produce` on one mock broker and prints the table that

@@ -138,8 +138,8 @@ impl KafkaConsumer {
     /// last one its high watermark counts (as of the client's latest fetch
     /// response; no request). librdkafka's end-of-partition event says the
     /// same, but only once a fetch has come back empty, and a broker holds an
-    /// empty fetch for up to `fetch.wait.max.ms` (1 s on nisshi, 0.5 s on
-    /// tansu and Kafka, 0.3 s on the mock): measured on the mock, that wait was
+    /// empty fetch for up to `fetch.wait.max.ms` (1 s on nisshi, 0.1 s on
+    /// tansu, 0.5 s on Kafka, 0.3 s on the mock): measured on the mock, that wait was
     /// most of the gap between `consume` and `kcat -G -e`.
     /// The event still marks partitions this cannot: empty ones, and ones whose
     /// last offset is a transaction marker rather than a message.

@@ -65,6 +65,9 @@ pub fn stream_weather(
         Some(_) => generator.real_time(),
         None => generator.simulate_time(count),
     }
+    // A copy: the generator itself is lent to the sends (in a burst, to the
+    // readings thread) for the whole run. Its list never changes after it
+    // was made, so the places the readings carry stay valid.
     let cities = generator.cities().to_vec();
     let mut sends = Sends {
         producer: &producer,
@@ -131,7 +134,8 @@ pub fn stream_weather(
 /// The sends of one [`stream_weather`] run: what to make, where to send it, how fast.
 struct Sends<'a> {
     /// Each reading rides along to its report naming its city by its place in
-    /// `cities`: nothing is allocated per message.
+    /// `cities`: no string per message (the opaque's box remains, see
+    /// `ReportingProducer::opaque`).
     producer: &'a ReportingProducer<CityReading>,
     cities: &'a [String],
     /// The JSON of the reading being sent (one buffer: librdkafka copies it).
