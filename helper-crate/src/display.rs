@@ -213,25 +213,33 @@ pub enum Cell<'a> {
 }
 
 impl Cell<'_> {
-    /// The text a [`StreamedTable`] shows (borrowed, or written into
-    /// `buffer`), and how many characters wide it is.
-    fn shown<'b>(&'b self, buffer: &'b mut [u8; 40]) -> (Cow<'b, str>, usize) {
+    /// The text a [`StreamedTable`] shows, as the bytes it writes (borrowed,
+    /// or written into `buffer`), and how many characters wide it is.
+    /// Numbers are ASCII: their bytes are not checked as text, once per cell
+    /// of every row (that check was a tenth of the rows thread of `produce`).
+    fn shown<'b>(&'b self, buffer: &'b mut [u8; 40]) -> (Cow<'b, [u8]>, usize) {
         match *self {
             // The usual case: as it is, a byte per character.
-            Cell::Text(text) if is_printable_ascii(text) => (Cow::Borrowed(text), text.len()),
+            Cell::Text(text) if is_printable_ascii(text) => {
+                (Cow::Borrowed(text.as_bytes()), text.len())
+            }
             Cell::Text(text) => {
                 let safe = terminal_safe(text);
                 let width = safe.chars().count();
-                (safe, width)
+                let bytes = match safe {
+                    Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+                    Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+                };
+                (bytes, width)
             }
             Cell::Number(number) => {
-                let text = integer_text(number, buffer);
-                (Cow::Borrowed(text), text.len())
+                let digits = integer_digits(number, buffer);
+                (Cow::Borrowed(digits), digits.len())
             }
             Cell::OneDecimal(value) => {
-                let text = OneDecimal(value).text(buffer);
-                let width = text.len();
-                (text, width)
+                let digits = OneDecimal(value).digits(buffer);
+                let width = digits.len();
+                (digits, width)
             }
         }
     }
@@ -249,15 +257,15 @@ impl std::fmt::Display for Cell<'_> {
     }
 }
 
-/// `number` in decimal, written from the right end of `buffer`.
-fn integer_text(number: i64, buffer: &mut [u8; 40]) -> &str {
+/// `number` in decimal (ASCII), written from the right end of `buffer`.
+fn integer_digits(number: i64, buffer: &mut [u8; 40]) -> &[u8] {
     let end = buffer.len();
     let mut at = put_digits(number.unsigned_abs(), buffer, end);
     if number < 0 {
         at -= 1;
         buffer[at] = b'-';
     }
-    std::str::from_utf8(&buffer[at..]).unwrap_or_default()
+    &buffer[at..]
 }
 
 /// Writes the decimal digits of `value` into `buffer`, ending just before
@@ -320,9 +328,9 @@ impl StreamedTable {
             let padding = &SPACES[..column.width.saturating_sub(width).min(SPACES.len())];
             if column.right {
                 self.line.extend_from_slice(padding);
-                self.line.extend_from_slice(text.as_bytes());
+                self.line.extend_from_slice(&text);
             } else {
-                self.line.extend_from_slice(text.as_bytes());
+                self.line.extend_from_slice(&text);
                 if i < last {
                     self.line.extend_from_slice(padding);
                 }
@@ -388,20 +396,25 @@ impl OneDecimal {
     /// The text, written into `buffer`; as a `String` only for values whose
     /// text does not fit (over 38 digits: never a temperature).
     pub fn text(self, buffer: &mut [u8; 40]) -> Cow<'_, str> {
+        // ASCII digits, a point, a sign, `inf` or `NaN`: never invalid.
+        match self.digits(buffer) {
+            Cow::Borrowed(digits) => Cow::Borrowed(std::str::from_utf8(digits).unwrap_or_default()),
+            Cow::Owned(digits) => Cow::Owned(String::from_utf8(digits).unwrap_or_default()),
+        }
+    }
+
+    /// [`OneDecimal::text`] as the bytes a writer copies, not checked as text.
+    pub fn digits(self, buffer: &mut [u8; 40]) -> Cow<'_, [u8]> {
         let Some(tenths) = self.tenths() else {
             use std::io::Write as _;
             let mut cursor = std::io::Cursor::new(&mut buffer[..]);
             if write!(cursor, "{:.1}", self.0).is_err() {
-                return Cow::Owned(format!("{:.1}", self.0));
+                return Cow::Owned(format!("{:.1}", self.0).into_bytes());
             }
             let length = cursor.position() as usize;
-            return Cow::Borrowed(std::str::from_utf8(&buffer[..length]).unwrap_or_default());
+            return Cow::Borrowed(&buffer[..length]);
         };
-        let negative = self.0.is_sign_negative();
-        // ASCII digits, a point and a sign only: never invalid.
-        Cow::Borrowed(
-            std::str::from_utf8(tenths_text(tenths, negative, buffer)).unwrap_or_default(),
-        )
+        Cow::Borrowed(tenths_text(tenths, self.0.is_sign_negative(), buffer))
     }
 
     /// The text's bytes, when one decimal is all the value has (`t / 10.0`
