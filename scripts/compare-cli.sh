@@ -5,7 +5,8 @@
 #   kafka-lab consume --group G --no-csv vs  kcat -G G -e (a fresh group each, from earliest)
 #   kafka-lab consume --group G --csv F  vs  the same kcat -G run
 # Wall-clock seconds of each whole command (group join included), and ratios
-# (> 1: kafka-lab faster), printed as Markdown rows.
+# (> 1: kafka-lab faster), printed as Markdown rows. The produce commands take
+# turns at running first (below).
 #
 #   scripts/compare-cli.sh [MESSAGES] [RUNS]     defaults: 200000 3
 set -euo pipefail
@@ -31,10 +32,19 @@ write_kcat_lines cli "$messages" "$work/readings.txt"
 
 echo "| run | kafka-lab produce s | produce --quiet s | kcat -P s | ratio | ratio quiet | kafka-lab consume s | with CSV s | kcat -G s | ratio | ratio with CSV |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
+# The three produce commands run in an order turned by one place each run, so
+# that over three runs each has run first, second and third: on this machine a
+# command's place in a round can change its time (docs/performance.md,
+# session 14), and a fixed order would hand that to the same command each run.
+produce_order=(rows quiet kcat)
 for run in $(seq 1 "$runs"); do
-  p=$(seconds "$kafka_lab" -b "$bootstrap" produce --topic cli --count "$messages")
-  q=$(seconds "$kafka_lab" -b "$bootstrap" produce --quiet --topic cli --count "$messages")
-  k=$(seconds kcat -b "$bootstrap" -P -t cli -K: -X acks=all -X enable.idempotence=true -l "$work/readings.txt")
+  for ((i = 0; i < 3; i++)); do
+    case "${produce_order[(i + run) % 3]}" in
+      rows) p=$(seconds "$kafka_lab" -b "$bootstrap" produce --topic cli --count "$messages") ;;
+      quiet) q=$(seconds "$kafka_lab" -b "$bootstrap" produce --quiet --topic cli --count "$messages") ;;
+      kcat) k=$(seconds kcat -b "$bootstrap" -P -t cli -K: -X acks=all -X enable.idempotence=true -l "$work/readings.txt") ;;
+    esac
+  done
   c=$(seconds "$kafka_lab" -b "$bootstrap" consume --topic cli --group "cli-$run-a" --no-csv --max 100000000)
   f=$(seconds "$kafka_lab" -b "$bootstrap" consume --topic cli --group "cli-$run-b" --csv "$work/kafka_log-$run.csv" --max 100000000)
   g=$(seconds kcat -b "$bootstrap" -G "cli-$run-k" -X auto.offset.reset=earliest -e -q cli)
