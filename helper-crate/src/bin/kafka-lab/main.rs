@@ -21,6 +21,12 @@ use args::{Cli, Command};
 /// program's `malloc` and `free` too (this binary only: the library and the
 /// notebooks keep the system's): `produce --quiet` of 1,000,000 readings went
 /// from 1.30 s to 0.98 s (docs/performance.md, session 9).
+///
+/// Its 2.x line (the crate's `v2` feature), not 3.x: in 15 rounds alternated
+/// with kcat (1,000,000 readings), 3.x held a median 30 MB at the end of the
+/// run (up to 70 MB) against 2.x's 26 MB (up to 32 MB), and its slowest run
+/// took 0.39 s against 0.32 s; the pages a run touches for the first time
+/// are faults, and each costs (docs/performance.md, session 16).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
