@@ -11,6 +11,8 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use chrono::{DateTime, Utc};
+
 /// A titled table of strings.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Table {
@@ -200,7 +202,9 @@ pub trait StreamedRow {
 
 /// One cell of a [`StreamedRow`]. Typed, so that a long run's rows are written
 /// without the formatting machinery: measured, rows made through `Display`
-/// took 150 ns each, as long as sending the message they report.
+/// took 150 ns each, as long as sending the message they report. Numbers and
+/// times are written here, in ASCII, so only text is checked for what a
+/// terminal must not be sent.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Cell<'a> {
     /// Text. In a [`StreamedTable`] its control characters are shown escaped
@@ -210,6 +214,8 @@ pub enum Cell<'a> {
     Number(i64),
     /// A number shown with one decimal ([`OneDecimal`]).
     OneDecimal(f64),
+    /// A time, shown in RFC 3339 UTC with milliseconds ([`Rfc3339Millis`]).
+    Time(DateTime<Utc>),
 }
 
 impl Cell<'_> {
@@ -241,6 +247,12 @@ impl Cell<'_> {
                 let width = digits.len();
                 (digits, width)
             }
+            Cell::Time(time) => {
+                let text = Rfc3339Millis::of(&time);
+                let text = text.as_bytes();
+                buffer[..text.len()].copy_from_slice(text);
+                (Cow::Borrowed(&buffer[..text.len()]), text.len())
+            }
         }
     }
 }
@@ -253,6 +265,7 @@ impl std::fmt::Display for Cell<'_> {
             Cell::Text(text) => f.pad(text),
             Cell::Number(number) => std::fmt::Display::fmt(&number, f),
             Cell::OneDecimal(value) => f.pad(&OneDecimal(value).text(&mut buffer)),
+            Cell::Time(time) => std::fmt::Display::fmt(&Rfc3339Millis::of(&time), f),
         }
     }
 }
@@ -376,9 +389,14 @@ pub fn terminal_safe(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Whether `text` is printable ASCII only, the usual case: checked a byte at a time.
+/// Whether `text` is printable ASCII only, the usual case. Every byte is
+/// tested, with no stop at the first that fails: a loop without an early exit
+/// is one the compiler turns into vector instructions, many bytes a step.
+/// Byte by byte, this check was a quarter of the time spent writing a row of
+/// `produce`'s table (perf, docs/performance.md, session 16).
 fn is_printable_ascii(text: &str) -> bool {
-    text.bytes().all(|b| (0x20..0x7f).contains(&b))
+    text.bytes()
+        .fold(true, |printable, b| printable & (0x20..0x7f).contains(&b))
 }
 
 /// A number shown with one decimal (temperatures), padded like any cell,
@@ -475,6 +493,74 @@ fn tenths_text(tenths: i64, negative: bool, buffer: &mut [u8; 40]) -> &[u8] {
     &buffer[at..]
 }
 
+/// A time as RFC 3339 UTC with milliseconds, `2026-11-25T03:06:19.123Z`, written
+/// into a fixed buffer: every reading sent, saved and printed carries one, so it
+/// is made without allocating (chrono's general formatter costs more than the
+/// rest of a send).
+///
+/// Room for 32 bytes: four-digit years take 24, chrono's widest (`+262143-…`) 27.
+#[derive(Clone, Copy)]
+pub struct Rfc3339Millis {
+    bytes: [u8; 32],
+    len: u8,
+}
+
+impl Rfc3339Millis {
+    /// The text of `time`.
+    pub fn of(time: &chrono::DateTime<chrono::Utc>) -> Self {
+        use chrono::{Datelike, Timelike};
+        // The fields of the UTC time itself: asked of the `DateTime`, each field
+        // would first add the (zero) offset again.
+        let time = time.naive_utc();
+        let year = time.year();
+        if !(0..=9999).contains(&year) {
+            // Outside four-digit years, chrono's own format (never met in the lab).
+            let text = time
+                .and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let mut bytes = [0; 32];
+            let len = text.len().min(32);
+            bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
+            return Rfc3339Millis {
+                bytes,
+                len: len as u8,
+            };
+        }
+        let mut b = *b"0000-00-00T00:00:00.000Z\0\0\0\0\0\0\0\0";
+        let mut put = |at: usize, width: usize, mut value: u32| {
+            for i in (0..width).rev() {
+                b[at + i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year as u32);
+        put(5, 2, time.month());
+        put(8, 2, time.day());
+        put(11, 2, time.hour());
+        put(14, 2, time.minute());
+        put(17, 2, time.second());
+        put(20, 3, (time.nanosecond() / 1_000_000).min(999));
+        Rfc3339Millis { bytes: b, len: 24 }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    /// The text's bytes, as a JSON or CSV writer copies them (no check that
+    /// they are text: this runs once per reading sent).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Display for Rfc3339Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// Shows "-" for a missing value, the way the Kafka tools do.
 pub fn or_dash<T: ToString>(value: Option<T>) -> String {
     value.map_or_else(|| "-".to_string(), |v| v.to_string())
@@ -503,6 +589,46 @@ mod tests {
         let mut t = Table::new(&["city"]);
         t.push_row(vec![hostile.to_string()]);
         assert!(!t.to_text().contains('\u{1b}'));
+    }
+
+    #[test]
+    fn a_control_character_is_caught_wherever_it_is_in_a_long_text() {
+        // Long enough for the check's vector steps and its byte-by-byte tail.
+        let plain = "Toronto-Guangzhou-Fuzhou-".repeat(3);
+        assert!(is_printable_ascii(&plain));
+        for at in 0..plain.len() {
+            for bad in ['\u{1b}', '\n', '\u{7f}', 'é'] {
+                let mut text = plain.clone();
+                text.replace_range(at..at + 1, &bad.to_string());
+                assert!(!is_printable_ascii(&text), "{bad:?} at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_time_cell_is_shown_in_rfc3339_with_millis() {
+        let time = DateTime::from_timestamp_millis(1_764_136_000_123).unwrap();
+        let columns = [
+            Column {
+                name: "timestamp",
+                width: 26,
+                right: false,
+            },
+            Column {
+                name: "n",
+                width: 1,
+                right: true,
+            },
+        ];
+        let mut out = Vec::new();
+        StreamedTable::new(&columns)
+            .write_row(&mut out, &[Cell::Time(time), Cell::Number(7)])
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "2025-11-26T05:46:40.123Z    7\n"
+        );
+        assert_eq!(Cell::Time(time).to_string(), "2025-11-26T05:46:40.123Z");
     }
 
     fn sample() -> Table {
@@ -598,5 +724,37 @@ mod tests {
         assert!(html.contains("<th>city</th>"));
         assert!(html.contains("<td>&lt;Fuzhou&gt;</td>"));
         assert!(!html.contains("<Fuzhou>"));
+    }
+}
+
+#[cfg(test)]
+mod rfc3339_tests {
+    use super::*;
+    use chrono::{DateTime, SecondsFormat, Utc};
+
+    #[test]
+    fn timestamps_are_written_like_chronos_rfc3339_with_millis() {
+        for ms in [
+            0i64,
+            1_764_136_000_123,
+            1_764_136_059_999,
+            253_402_300_799_999,
+            // Years 10000 and -1, and chrono's extremes: beyond four digits.
+            253_402_300_800_000,
+            -62_198_755_200_000,
+            DateTime::<Utc>::MAX_UTC.timestamp_millis(),
+            DateTime::<Utc>::MIN_UTC.timestamp_millis(),
+        ] {
+            let time = DateTime::from_timestamp_millis(ms).unwrap();
+            assert_eq!(
+                Rfc3339Millis::of(&time).as_str(),
+                time.to_rfc3339_opts(SecondsFormat::Millis, true)
+            );
+        }
+        let time = DateTime::from_timestamp_millis(1_764_136_000_123).unwrap();
+        assert_eq!(
+            format!("[{:<26}]", Rfc3339Millis::of(&time)),
+            "[2025-11-26T05:46:40.123Z  ]"
+        );
     }
 }

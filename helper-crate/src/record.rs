@@ -36,12 +36,11 @@ pub struct ConsumedRecord {
 impl crate::display::StreamedRow for ConsumedRecord {
     /// The record's cells, the columns of `kafka_log.csv`.
     fn with_cells<R>(&self, f: impl FnOnce(&[Cell<'_>]) -> R) -> R {
-        let timestamp = crate::weather::Rfc3339Millis::of(&self.reading.timestamp);
         f(&[
             Cell::Text(&self.topic),
             Cell::Number(self.partition.into()),
             Cell::Number(self.offset),
-            Cell::Text(timestamp.as_str()),
+            Cell::Time(self.reading.timestamp),
             Cell::Text(&self.reading.city),
             Cell::OneDecimal(self.reading.temperature),
         ])

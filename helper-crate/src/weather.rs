@@ -16,7 +16,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
+
+use crate::display::Rfc3339Millis;
 use serde::{Deserialize, Serialize};
 
 /// The cities of the original lab, in the order they are produced.
@@ -134,72 +136,6 @@ impl fmt::Display for Reading {
             self.city,
             self.temperature
         )
-    }
-}
-
-/// A time as RFC 3339 UTC with milliseconds, `2026-11-25T03:06:19.123Z`, written
-/// into a fixed buffer: every reading sent, saved and printed carries one, so it
-/// is made without allocating (chrono's general formatter costs more than the
-/// rest of a send).
-///
-/// Room for 32 bytes: four-digit years take 24, chrono's widest (`+262143-…`) 27.
-#[derive(Clone, Copy)]
-pub struct Rfc3339Millis {
-    bytes: [u8; 32],
-    len: u8,
-}
-
-impl Rfc3339Millis {
-    /// The text of `time`.
-    pub fn of(time: &DateTime<Utc>) -> Self {
-        use chrono::{Datelike, Timelike};
-        // The fields of the UTC time itself: asked of the `DateTime`, each field
-        // would first add the (zero) offset again.
-        let time = time.naive_utc();
-        let year = time.year();
-        if !(0..=9999).contains(&year) {
-            // Outside four-digit years, chrono's own format (never met in the lab).
-            let text = time.and_utc().to_rfc3339_opts(SecondsFormat::Millis, true);
-            let mut bytes = [0; 32];
-            let len = text.len().min(32);
-            bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
-            return Rfc3339Millis {
-                bytes,
-                len: len as u8,
-            };
-        }
-        let mut b = *b"0000-00-00T00:00:00.000Z\0\0\0\0\0\0\0\0";
-        let mut put = |at: usize, width: usize, mut value: u32| {
-            for i in (0..width).rev() {
-                b[at + i] = b'0' + (value % 10) as u8;
-                value /= 10;
-            }
-        };
-        put(0, 4, year as u32);
-        put(5, 2, time.month());
-        put(8, 2, time.day());
-        put(11, 2, time.hour());
-        put(14, 2, time.minute());
-        put(17, 2, time.second());
-        put(20, 3, (time.nanosecond() / 1_000_000).min(999));
-        Rfc3339Millis { bytes: b, len: 24 }
-    }
-
-    /// The text.
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
-    }
-
-    /// The text's bytes, as a JSON or CSV writer copies them (no check that
-    /// they are text: this runs once per reading sent).
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
-    }
-}
-
-impl fmt::Display for Rfc3339Millis {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
     }
 }
 
@@ -622,37 +558,6 @@ mod tests {
             bad_time
                 .starts_with("JSON of the wrong shape: timestamp \"x\" is not an RFC 3339 time"),
             "{bad_time}"
-        );
-    }
-}
-
-#[cfg(test)]
-mod rfc3339_tests {
-    use super::*;
-
-    #[test]
-    fn timestamps_are_written_like_chronos_rfc3339_with_millis() {
-        for ms in [
-            0i64,
-            1_764_136_000_123,
-            1_764_136_059_999,
-            253_402_300_799_999,
-            // Years 10000 and -1, and chrono's extremes: beyond four digits.
-            253_402_300_800_000,
-            -62_198_755_200_000,
-            DateTime::<Utc>::MAX_UTC.timestamp_millis(),
-            DateTime::<Utc>::MIN_UTC.timestamp_millis(),
-        ] {
-            let time = DateTime::from_timestamp_millis(ms).unwrap();
-            assert_eq!(
-                Rfc3339Millis::of(&time).as_str(),
-                time.to_rfc3339_opts(SecondsFormat::Millis, true)
-            );
-        }
-        let time = DateTime::from_timestamp_millis(1_764_136_000_123).unwrap();
-        assert_eq!(
-            format!("[{:<26}]", Rfc3339Millis::of(&time)),
-            "[2025-11-26T05:46:40.123Z  ]"
         );
     }
 }

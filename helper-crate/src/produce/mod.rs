@@ -44,7 +44,7 @@ pub mod topic_handle;
 use crate::config::KafkaSettings;
 use crate::display::{AsTable, Cell, Column, StreamedRow, Table};
 use crate::error::{Error, Result};
-use crate::weather::{Reading, Rfc3339Millis};
+use crate::weather::Reading;
 pub use raw::{produce_raw, RawProducer};
 pub(crate) use reports::flush_promptly;
 pub use reports::{DeliveryReports, NotWritten, Report, ReportingProducer, Written};
@@ -353,13 +353,12 @@ impl StreamedRow for Delivery {
     /// The report's cells, in the order of [`DELIVERY_COLUMNS`]: `?` for an
     /// offset the broker did not report.
     fn with_cells<R>(&self, f: impl FnOnce(&[Cell<'_>]) -> R) -> R {
-        let timestamp = Rfc3339Millis::of(&self.reading.timestamp);
         f(&[
             Cell::Text(&self.topic),
             Cell::Number(self.partition.into()),
             self.reported_offset().map_or(Cell::Text("?"), Cell::Number),
             Cell::Text(self.reading.key()),
-            Cell::Text(timestamp.as_str()),
+            Cell::Time(self.reading.timestamp),
             Cell::Text(&self.reading.city),
             Cell::OneDecimal(self.reading.temperature),
         ])
