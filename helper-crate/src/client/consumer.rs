@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use super::commit::commit_within;
 use super::{dropped, offset_list, DroppedByCreator, GroupEvent, GroupEvents};
 
-/// A consumer built by [`super::ConsumerBuilder`], and what its poll loop keeps track
+/// A consumer built by [`ConsumerBuilder`](super::ConsumerBuilder), and what its poll loop keeps track
 /// of: the topic it reads, its partitions, and which of them it has read to the
 /// end. It reads one topic. The poll loop is [`KafkaConsumer::poll_messages`].
 pub struct KafkaConsumer {
