@@ -86,57 +86,10 @@ fn scram_logins_work_and_a_wrong_password_is_named_within_the_timeout() {
     let bootstrap = format!("127.0.0.1:{}", free_loopback_port().unwrap());
 
     let open = Nisshi::start(&binary, &dir, &bootstrap, false);
-    for mechanism in ["scram256", "scram512"] {
-        let made = Command::new(&binary)
-            .current_dir(&dir)
-            .args([
-                "user",
-                "create",
-                "--mechanism",
-                mechanism,
-                "alice",
-                "alice-secret",
-            ])
-            .args(["--broker", &format!("tcp://{bootstrap}")])
-            .output()
-            .unwrap();
-        assert!(made.status.success(), "{}", describe(&made));
-    }
+    make_alice(&binary, &dir, &bootstrap);
     drop(open);
     let _secured = Nisshi::start(&binary, &dir, &bootstrap, true);
-
-    // The right password, both mechanisms: create, produce, consume.
-    for (mechanism, topic) in [
-        ("sasl.mechanism=SCRAM-SHA-256", "t256"),
-        ("sasl.mechanism=SCRAM-SHA-512", "t512"),
-    ] {
-        let login = sasl_args(&bootstrap, mechanism, "sasl.password=alice-secret");
-        for command in [
-            vec!["topics", "create", topic, "--partitions", "1"],
-            vec!["produce", "--topic", topic, "--count", "5"],
-            vec!["consume", "--topic", topic, "--no-csv", "--max", "5"],
-        ] {
-            let output = kafka_lab(&dir, &[login.as_slice(), command.as_slice()].concat());
-            assert!(
-                output.status.success(),
-                "{mechanism} {command:?}: {}",
-                describe(&output)
-            );
-        }
-        let consumed = kafka_lab(
-            &dir,
-            &[
-                login.as_slice(),
-                &["consume", "--topic", topic, "--no-csv", "--max", "5"],
-            ]
-            .concat(),
-        );
-        assert!(
-            String::from_utf8_lossy(&consumed.stderr).contains("read 5 reading(s)"),
-            "{}",
-            describe(&consumed)
-        );
-    }
+    the_right_password_creates_produces_and_consumes(&dir, &bootstrap);
 
     // A wrong password: exit 1 within the broker timeout, naming the login.
     let wrong = sasl_args(
@@ -174,4 +127,60 @@ fn scram_logins_work_and_a_wrong_password_is_named_within_the_timeout() {
         "{stderr}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Makes the user `alice` (password `alice-secret`) for both SCRAM mechanisms,
+/// through a broker that does not ask for logins yet.
+fn make_alice(binary: &Path, dir: &Path, bootstrap: &str) {
+    for mechanism in ["scram256", "scram512"] {
+        let made = Command::new(binary)
+            .current_dir(dir)
+            .args([
+                "user",
+                "create",
+                "--mechanism",
+                mechanism,
+                "alice",
+                "alice-secret",
+            ])
+            .args(["--broker", &format!("tcp://{bootstrap}")])
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "{}", describe(&made));
+    }
+}
+
+/// The right password, both mechanisms: create a topic, produce, consume.
+fn the_right_password_creates_produces_and_consumes(dir: &Path, bootstrap: &str) {
+    for (mechanism, topic) in [
+        ("sasl.mechanism=SCRAM-SHA-256", "t256"),
+        ("sasl.mechanism=SCRAM-SHA-512", "t512"),
+    ] {
+        let login = sasl_args(bootstrap, mechanism, "sasl.password=alice-secret");
+        for command in [
+            vec!["topics", "create", topic, "--partitions", "1"],
+            vec!["produce", "--topic", topic, "--count", "5"],
+            vec!["consume", "--topic", topic, "--no-csv", "--max", "5"],
+        ] {
+            let output = kafka_lab(dir, &[login.as_slice(), command.as_slice()].concat());
+            assert!(
+                output.status.success(),
+                "{mechanism} {command:?}: {}",
+                describe(&output)
+            );
+        }
+        let consumed = kafka_lab(
+            dir,
+            &[
+                login.as_slice(),
+                &["consume", "--topic", topic, "--no-csv", "--max", "5"],
+            ]
+            .concat(),
+        );
+        assert!(
+            String::from_utf8_lossy(&consumed.stderr).contains("read 5 reading(s)"),
+            "{}",
+            describe(&consumed)
+        );
+    }
 }

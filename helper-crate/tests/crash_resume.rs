@@ -7,6 +7,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,7 @@ use kafka_lab::broker::Engine;
 use kafka_lab::consume::fresh_group_id;
 use kafka_lab::csv_log::read_csv_log;
 use kafka_lab::offsets;
-use kafka_lab::produce::produce_weather;
+use kafka_lab::produce::{produce_weather, Deliveries};
 use kafka_lab::weather::WeatherGenerator;
 
 fn env_number(name: &str, default: usize) -> usize {
@@ -115,7 +116,18 @@ fn killed_consumer_resumes_and_the_csv_holds_each_reading_once() {
     let status = consume().wait().unwrap();
     assert!(status.success());
 
-    let rows = read_csv_log(&csv).unwrap();
+    assert_each_reading_once(&csv, &produced);
+    assert_eq!(
+        offsets::committed_offsets(&settings, &group, "weather").unwrap(),
+        vec![(0, Some(readings as i64))]
+    );
+}
+
+/// The CSV at `csv` holds every produced reading once, in offset order, and
+/// ends with a whole line.
+fn assert_each_reading_once(csv: &Path, produced: &Deliveries) {
+    let readings = produced.len();
+    let rows = read_csv_log(csv).unwrap();
     let mut per_offset: BTreeMap<i64, usize> = BTreeMap::new();
     for row in &rows {
         *per_offset.entry(row.offset).or_default() += 1;
@@ -125,7 +137,7 @@ fn killed_consumer_resumes_and_the_csv_holds_each_reading_once() {
         .filter(|o| !per_offset.contains_key(o))
         .count();
     eprintln!(
-        "produced {readings}, kills {kills}, rows in CSV {}, duplicates {duplicates}, missing {missing}",
+        "produced {readings}, rows in CSV {}, duplicates {duplicates}, missing {missing}",
         rows.len()
     );
     assert_eq!((duplicates, missing, rows.len()), (0, 0, readings));
@@ -135,12 +147,8 @@ fn killed_consumer_resumes_and_the_csv_holds_each_reading_once() {
         assert_eq!(row.temperature, delivery.reading.temperature);
     }
     assert!(
-        std::fs::read(&csv).unwrap().ends_with(b"\n"),
+        std::fs::read(csv).unwrap().ends_with(b"\n"),
         "no partial last line"
-    );
-    assert_eq!(
-        offsets::committed_offsets(&settings, &group, "weather").unwrap(),
-        vec![(0, Some(readings as i64))]
     );
 }
 

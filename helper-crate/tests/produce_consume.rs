@@ -414,14 +414,7 @@ fn a_member_kept_across_cells_polls_new_readings_or_nothing_at_once(engine: Engi
     let mut producer = WeatherProducer::new(&settings, "weather").unwrap();
     let mut generator = WeatherGenerator::default_cities(2);
     let mut comparison = Comparison::default();
-    let group = fresh_group_id("kept");
-    let mut member = WeatherConsumer::new(
-        &settings,
-        ConsumeOptions::new("weather")
-            .set("group.id", &group)
-            .set("auto.offset.reset", "latest"),
-    )
-    .unwrap();
+    let mut member = latest_member(&settings, "kept");
     assert_eq!(member.options().from, StartFrom::Latest);
 
     let on_join = member.poll_batch(100, Duration::from_secs(30)).unwrap();
@@ -461,33 +454,7 @@ fn a_member_kept_across_cells_polls_new_readings_or_nothing_at_once(engine: Engi
     assert_eq!(later.offsets(), vec![7, 8], "the readings sent later");
     member.commit(&later).unwrap();
 
-    // A member that has read nothing has no position, only its end: polling it
-    // again with nothing new returns at once too.
-    let mut idle = WeatherConsumer::new(
-        &settings,
-        ConsumeOptions::new("weather")
-            .set("group.id", fresh_group_id("idle"))
-            .set("auto.offset.reset", "latest"),
-    )
-    .unwrap();
-    assert_eq!(
-        idle.poll_batch(100, Duration::from_secs(30))
-            .unwrap()
-            .message_count(),
-        0
-    );
-    let started = std::time::Instant::now();
-    assert_eq!(
-        idle.poll_batch(100, Duration::from_secs(30))
-            .unwrap()
-            .message_count(),
-        0
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "an idle member at the end polls again at once, took {:?}",
-        started.elapsed()
-    );
+    an_idle_member_at_the_end_polls_again_at_once(&settings);
 
     let runs: Vec<(usize, usize, Option<i64>, i64)> = comparison
         .rows
@@ -498,6 +465,38 @@ fn a_member_kept_across_cells_polls_new_readings_or_nothing_at_once(engine: Engi
     assert_eq!(
         runs,
         vec![(1, 0, None, 4), (2, 3, Some(7), 7), (3, 0, Some(7), 7)]
+    );
+}
+
+/// A `latest` member of a fresh group (its id starts with `prefix`) reading
+/// `weather`, its properties set by name as the notebook sets them.
+fn latest_member(settings: &KafkaSettings, prefix: &str) -> WeatherConsumer {
+    WeatherConsumer::new(
+        settings,
+        ConsumeOptions::new("weather")
+            .set("group.id", fresh_group_id(prefix))
+            .set("auto.offset.reset", "latest"),
+    )
+    .unwrap()
+}
+
+/// A member that has read nothing has no position, only its end: polling it
+/// again with nothing new returns at once too.
+fn an_idle_member_at_the_end_polls_again_at_once(settings: &KafkaSettings) {
+    let mut idle = latest_member(settings, "idle");
+    let poll = |member: &mut WeatherConsumer| {
+        member
+            .poll_batch(100, Duration::from_secs(30))
+            .unwrap()
+            .message_count()
+    };
+    assert_eq!(poll(&mut idle), 0);
+    let started = std::time::Instant::now();
+    assert_eq!(poll(&mut idle), 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "an idle member at the end polls again at once, took {:?}",
+        started.elapsed()
     );
 }
 

@@ -210,6 +210,52 @@ fn measure(
     peers: &[Peer],
     progress: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> Result<BenchReport> {
+    let (produce, peers_produce) = produce_readings(settings, options, peers, progress)?;
+    let (consume, consume_to_csv) = read_back(settings, options, progress)?;
+    let mut peer_figures = Vec::new();
+    for (peer, produce) in peers.iter().zip(peers_produce) {
+        progress(Progress::Phase(&format!(
+            "{}: reading {} back in a fresh group",
+            peer.name(),
+            consume.messages
+        )));
+        peer_figures.push(PeerFigures {
+            tool: peer.name().to_string(),
+            produce,
+            consume: peer.consume(settings, options, consume.messages)?,
+        });
+    }
+
+    let latency = if options.latency_rate > 0 && !options.latency_duration.is_zero() {
+        progress(Progress::Phase(&format!(
+            "latency: {} msg/s for {:?}",
+            options.latency_rate, options.latency_duration
+        )));
+        measure_latency(settings, options, progress)?
+    } else {
+        None
+    };
+    Ok(BenchReport {
+        bootstrap: settings.bootstrap().to_string(),
+        topic: options.topic.clone(),
+        value_bytes: options.value_bytes(),
+        produce,
+        consume,
+        consume_to_csv,
+        latency,
+        peers: peer_figures,
+    })
+}
+
+/// Produces the bench's readings as `produce` sends them (delivery reports
+/// included), then has each peer produce the same readings: the crate's
+/// throughput, and each peer's.
+fn produce_readings(
+    settings: &KafkaSettings,
+    options: &BenchOptions,
+    peers: &[Peer],
+    progress: &mut (dyn FnMut(Progress<'_>) + Send),
+) -> Result<(Throughput, Vec<Throughput>)> {
     let value_bytes = options.value_bytes();
     progress(Progress::Phase(&format!(
         "producing {} readings ({value_bytes} B) to '{}'",
@@ -238,7 +284,17 @@ fn measure(
         )));
         peers_produce.push(peer.produce(settings, options)?);
     }
+    Ok((produce, peers_produce))
+}
 
+/// Reads the readings back as `consume` does, in a fresh group each time:
+/// once not timed, then timed without and with a CSV log.
+fn read_back(
+    settings: &KafkaSettings,
+    options: &BenchOptions,
+    progress: &mut (dyn FnMut(Progress<'_>) + Send),
+) -> Result<(Throughput, Throughput)> {
+    let value_bytes = options.value_bytes();
     // The first read after the writes was the slowest in the runs measured
     // (tansu 0.6, 1,000,000 readings: 29.9 s, then 28.1 and 28.4 s for the
     // two reads after it): one read first, not timed, so that every timed
@@ -264,40 +320,7 @@ fn measure(
         "read into a CSV log",
     );
     let _ = std::fs::remove_file(&csv_path);
-    let consume_to_csv = consume_to_csv?;
-    let mut peer_figures = Vec::new();
-    for (peer, produce) in peers.iter().zip(peers_produce) {
-        progress(Progress::Phase(&format!(
-            "{}: reading {} back in a fresh group",
-            peer.name(),
-            consume.messages
-        )));
-        peer_figures.push(PeerFigures {
-            tool: peer.name().to_string(),
-            produce,
-            consume: peer.consume(settings, options, consume.messages)?,
-        });
-    }
-
-    let latency = if options.latency_rate > 0 && !options.latency_duration.is_zero() {
-        progress(Progress::Phase(&format!(
-            "latency: {} msg/s for {:?}",
-            options.latency_rate, options.latency_duration
-        )));
-        measure_latency(settings, options, progress)?
-    } else {
-        None
-    };
-    Ok(BenchReport {
-        bootstrap: settings.bootstrap().to_string(),
-        topic: options.topic.clone(),
-        value_bytes,
-        produce,
-        consume,
-        consume_to_csv,
-        latency,
-        peers: peer_figures,
-    })
+    Ok((consume, consume_to_csv?))
 }
 
 /// A whole bench run: which topic (a new one unless given), and which peers

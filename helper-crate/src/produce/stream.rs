@@ -93,6 +93,17 @@ pub fn stream_weather(
     });
     let filed = filer.finish(&producer);
     generator.real_time();
+    run_outcome(count, sent, stopped_by, filed)
+}
+
+/// What a run of `count` sends came to, once its reports are filed: how
+/// many were delivered, or the error that says what became of them.
+fn run_outcome(
+    count: usize,
+    sent: usize,
+    stopped_by: Result<()>,
+    filed: FiledReports,
+) -> Result<usize> {
     let FiledReports {
         delivered,
         undelivered,
