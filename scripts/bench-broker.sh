@@ -2,7 +2,7 @@
 # starts a fresh embedded broker for a measurement; write_kcat_lines (below)
 # writes the readings it sends as lines for kcat -P.
 #
-#   start_bench_broker ENGINE TOPIC:PARTITIONS
+#   start_bench_broker ENGINE TOPIC:PARTITIONS...
 #
 # Sets kafka_lab (the binary), bootstrap (a free loopback port) and work (a
 # temporary folder, removed with the broker when the calling script exits), and
@@ -12,11 +12,13 @@ cargo build --release --bin kafka-lab >&2
 kafka_lab="$PWD/target/release/kafka-lab"
 
 start_bench_broker() {
-  local engine="$1" topic="$2" port
+  local engine="$1" port topic topics=()
+  shift
+  for topic in "$@"; do topics+=(--topic "$topic"); done
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   bootstrap="127.0.0.1:$port"
   work="$(mktemp -d)"
-  "$kafka_lab" broker --engine "$engine" --listen "$bootstrap" --data "$work/data" --topic "$topic" >"$work/broker.log" 2>&1 &
+  "$kafka_lab" broker --engine "$engine" --listen "$bootstrap" --data "$work/data" "${topics[@]}" >"$work/broker.log" 2>&1 &
   broker_pid=$!
   trap 'kill "$broker_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
   for _ in $(seq 1 100); do

@@ -4,6 +4,10 @@
 #   kafka-lab produce --quiet --count N  vs  the same kcat run (neither prints a row)
 #   kafka-lab consume --group G --no-csv vs  kcat -G G -e (a fresh group each, from earliest)
 #   kafka-lab consume --group G --csv F  vs  the same kcat -G run
+# The consumes read a topic of their own holding N readings: the mock keeps
+# at most 5 MB (and 100,000 messages) per partition, and the three cities'
+# keys fill three partitions only, so they come from 64 stations, whose keys
+# spread them over most of the 32 partitions.
 # Wall-clock seconds of each whole command (group join included), and ratios
 # (> 1: kafka-lab faster), printed as Markdown rows.
 #
@@ -27,7 +31,7 @@ rounds="${3:-5}"
 command -v kcat >/dev/null || { echo "kcat is needed (apt-get install kafkacat)" >&2; exit 1; }
 . scripts/bench-broker.sh
 # 32 partitions: the mock keeps 5 MB per partition.
-start_bench_broker mock cli:32
+start_bench_broker mock cli:32 read:32
 
 # seconds COMMAND...: wall-clock seconds of one run, output discarded; a
 # failure stops the script with the command's error output. Bash's own
@@ -45,6 +49,9 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f
 
 # The readings kcat sends: the same as kafka-lab's, in the order it sends them.
 write_kcat_lines cli "$messages" "$work/readings.txt"
+# The topic the consumes read: N readings of 64 stations.
+stations=$(seq -f 'Station%02g' 1 64 | paste -sd, -)
+"$kafka_lab" -b "$bootstrap" produce --quiet --topic read --count "$messages" --cities "$stations" 2>/dev/null
 
 echo "| run | kafka-lab produce s | produce --quiet s | kcat -P s | ratio | ratio quiet | kafka-lab consume s | with CSV s | kcat -G s | ratio | ratio with CSV |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
@@ -67,13 +74,18 @@ for run in $(seq 1 "$runs"); do
     p+=("$rows") q+=("$quiet") k+=("$kcat")
     pr+=("$(ratio "$rows" "$kcat")") qr+=("$(ratio "$quiet" "$kcat")")
   done
-  c=$(seconds "$kafka_lab" -b "$bootstrap" consume --topic cli --group "cli-$run-a" --no-csv --max 100000000)
-  f=$(seconds "$kafka_lab" -b "$bootstrap" consume --topic cli --group "cli-$run-b" --csv "$work/kafka_log-$run.csv" --max 100000000)
-  g=$(seconds kcat -b "$bootstrap" -G "cli-$run-k" -X auto.offset.reset=earliest -e -q cli)
+  c=$(seconds "$kafka_lab" -b "$bootstrap" consume --topic read --group "read-$run-a" --no-csv --max 100000000)
+  f=$(seconds "$kafka_lab" -b "$bootstrap" consume --topic read --group "read-$run-b" --csv "$work/kafka_log-$run.csv" --max 100000000)
+  g=$(seconds kcat -b "$bootstrap" -G "read-$run-k" -X auto.offset.reset=earliest -e -q read)
   printf '| %s | %.3f | %.3f | %.3f | %.2f | %.2f | %.2f | %.2f | %.2f | %s | %s |\n' "$run" \
     "$(median "${p[@]}")" "$(median "${q[@]}")" "$(median "${k[@]}")" "$(median "${pr[@]}")" "$(median "${qr[@]}")" \
     "$c" "$f" "$g" "$(ratio "$c" "$g")" "$(ratio "$f" "$g")"
 done
 echo
 echo "produce: the median of $rounds rounds per run (ratios: the median of the per-round ratios)"
-echo "stored and read per consume: $(wc -l < "$work/kafka_log-1.csv") CSV lines (header included)"
+read=$(($(wc -l < "$work/kafka_log-1.csv") - 1))
+echo "read per consume: $read readings (the CSV's lines but its header)"
+if [ "$read" -ne "$messages" ]; then
+  echo "the consumes read $read readings, not $messages: the mock dropped some (a partition over 5 MB or 100,000 messages)" >&2
+  exit 1
+fi
