@@ -1,4 +1,4 @@
-# Sourced by bench-sweep.sh, compare-cli.sh, produce-ab.sh and produce-layers.sh: builds kafka-lab (release) and
+# Sourced by bench-sweep.sh, compare-cli.sh, fetch-settings.sh, produce-ab.sh and produce-layers.sh: builds kafka-lab (release) and
 # starts a fresh embedded broker for a measurement; write_kcat_lines (below)
 # writes the readings it sends as lines for kcat -P.
 #
@@ -37,7 +37,7 @@ start_bench_broker() {
 #
 # The reports come back a partition at a time, so they are put back in the
 # order sent: by timestamp, which a burst's simulated clock makes one step
-# later for each reading. In report order, kcat sent runs of ~500 readings of
+# later for each reading. In report order, kcat sent runs of about 530 readings of
 # one city (one partition) where kafka-lab sends the cities in turn, and used
 # 6% less CPU for it (docs/performance.md, session 16).
 write_kcat_lines() {

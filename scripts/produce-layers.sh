@@ -30,17 +30,21 @@ done
 start_bench_broker mock cli:32
 
 # The bench program itself (not through cargo, which would add its own start-up),
-# and the folder where this build's rdkafka-sys put librdkafka (for the C loop).
+# and the folders where this build's rdkafka-sys put librdkafka and its
+# libmimalloc-sys put mimalloc (for the C loop).
 cargo build --release --bench produce_layers --message-format=json >"$work/cargo.json"
-read -r bench rdkafka_out < <(python3 - "$work/cargo.json" <<'PY'
+read -r bench rdkafka_out mimalloc_out < <(python3 - "$work/cargo.json" <<'PY'
 import json, sys
-bench = out = ""
+bench = rdkafka = mimalloc = ""
 for message in map(json.loads, open(sys.argv[1])):
     if message.get("target", {}).get("name") == "produce_layers" and message.get("executable"):
         bench = message["executable"]
-    if message.get("reason") == "build-script-executed" and "rdkafka-sys" in message["package_id"]:
-        out = message["out_dir"]
-print(bench, out or "-")
+    if message.get("reason") == "build-script-executed":
+        if "rdkafka-sys" in message["package_id"]:
+            rdkafka = message["out_dir"]
+        if "libmimalloc-sys" in message["package_id"]:
+            mimalloc = message["out_dir"]
+print(bench, rdkafka or "-", mimalloc or "-")
 PY
 )
 
@@ -63,8 +67,8 @@ if command -v gcc >/dev/null && [ -d "$rdkafka_out/include" ]; then
   fi
   # The same loop with mimalloc as its malloc, as the kafka-lab binary has
   # (the static library that this build's libmimalloc-sys made).
-  mimalloc=$(ls target/release/build/libmimalloc-sys-*/out/libmimalloc.a 2>/dev/null | head -1 || true)
-  if [ -n "$mimalloc" ] &&
+  mimalloc="$mimalloc_out/libmimalloc.a"
+  if [ -f "$mimalloc" ] &&
     gcc -O2 -I"$rdkafka_out/include" scripts/produce-layers/kcat_loop.c       -Wl,--whole-archive "$mimalloc" -Wl,--no-whole-archive "$rdkafka_out/lib/librdkafka.a"       ${zstd:+"$zstd"} -lssl -lcrypto -lz -lsasl2 -lpthread -lm -ldl -o "$work/c-mimalloc" 2>>"$work/gcc.log"; then
     mimalloc_loop="$work/c-mimalloc"
   fi

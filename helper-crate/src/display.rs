@@ -221,8 +221,9 @@ pub enum Cell<'a> {
 impl Cell<'_> {
     /// The text a [`StreamedTable`] shows, as the bytes it writes (borrowed,
     /// or written into `buffer`), and how many characters wide it is.
-    /// Numbers are ASCII: their bytes are not checked as text, once per cell
-    /// of every row (that check was a tenth of the rows thread of `produce`).
+    /// Numbers and times are ASCII: their bytes are not checked as text, once
+    /// per cell of every row (that check was a tenth of the rows thread of
+    /// `produce`).
     fn shown<'b>(&'b self, buffer: &'b mut [u8; 40]) -> (Cow<'b, [u8]>, usize) {
         match *self {
             // The usual case: as it is, a byte per character.
@@ -507,7 +508,7 @@ pub struct Rfc3339Millis {
 
 impl Rfc3339Millis {
     /// The text of `time`.
-    pub fn of(time: &chrono::DateTime<chrono::Utc>) -> Self {
+    pub fn of(time: &DateTime<Utc>) -> Self {
         use chrono::{Datelike, Timelike};
         // The fields of the UTC time itself: asked of the `DateTime`, each field
         // would first add the (zero) offset again.
@@ -597,10 +598,17 @@ mod tests {
         let plain = "Toronto-Guangzhou-Fuzhou-".repeat(3);
         assert!(is_printable_ascii(&plain));
         for at in 0..plain.len() {
-            for bad in ['\u{1b}', '\n', '\u{7f}', 'é'] {
+            let with = |c: char| {
                 let mut text = plain.clone();
-                text.replace_range(at..at + 1, &bad.to_string());
-                assert!(!is_printable_ascii(&text), "{bad:?} at {at}");
+                text.replace_range(at..at + 1, &c.to_string());
+                text
+            };
+            // The ends of the printable range, and just outside them.
+            for good in [' ', '~'] {
+                assert!(is_printable_ascii(&with(good)), "{good:?} at {at}");
+            }
+            for bad in ['\u{1f}', '\u{7f}', '\u{1b}', '\n', 'é'] {
+                assert!(!is_printable_ascii(&with(bad)), "{bad:?} at {at}");
             }
         }
     }

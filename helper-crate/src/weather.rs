@@ -17,9 +17,9 @@ use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::display::Rfc3339Millis;
-use serde::{Deserialize, Serialize};
 
 /// The cities of the original lab, in the order they are produced.
 pub const DEFAULT_CITIES: [&str; 3] = ["Toronto", "Guangzhou", "Fuzhou"];

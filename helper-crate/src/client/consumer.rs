@@ -3,7 +3,7 @@
 //! them it has read to the end, and whether the brokers answer. Also how it
 //! closes: a group member leaves its group when dropped, within a bounded wait.
 //!
-//! It is made by [`super::ConsumerBuilder::build`]; its poll loop is in
+//! It is made by [`ConsumerBuilder::build`](super::ConsumerBuilder::build); its poll loop is in
 //! [`crate::consume::poll`].
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -102,7 +102,7 @@ impl Drop for KafkaConsumer {
 }
 
 impl KafkaConsumer {
-    /// A consumer as [`ConsumerBuilder::build`] made it: it reads nothing
+    /// A consumer as [`ConsumerBuilder::build`](super::ConsumerBuilder::build) made it: it reads nothing
     /// until it subscribes or is assigned partitions.
     pub(crate) fn new(
         consumer: BaseConsumer<GroupEvents>,

@@ -23,10 +23,10 @@ use args::{Cli, Command};
 /// from 1.30 s to 0.98 s (docs/performance.md, session 9).
 ///
 /// Its 2.x line (the crate's `v2` feature), not 3.x: in 15 rounds alternated
-/// with kcat (1,000,000 readings), 3.x held a median 30 MB at the end of the
-/// run (up to 70 MB) against 2.x's 26 MB (up to 32 MB), and its slowest run
-/// took 0.39 s against 0.32 s; the pages a run touches for the first time
-/// are faults, and each costs (docs/performance.md, session 16).
+/// with kcat (1,000,000 readings), a `produce --quiet` with 3.x peaked at a
+/// median 30 MB (70 MB in its largest run) against 26 MB (32 MB) with 2.x, and
+/// took 4,204 page faults (median) against 3,589: each page touched for the
+/// first time is a fault, and costs CPU time (docs/performance.md, session 16).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
