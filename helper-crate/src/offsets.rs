@@ -23,14 +23,14 @@
 
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde::Serialize;
 
 use crate::client::{ConsumerBuilder, KafkaConsumer};
 use crate::config::KafkaSettings;
-use crate::consume::StartFrom;
+use crate::consume::{PollLimits, StartFrom};
 use crate::display::{or_dash, AsTable, Table};
 use crate::error::{is_membership_refusal, Error, Result};
 use crate::topics;
@@ -183,28 +183,30 @@ pub fn offsets_for_time(
     let partitions: Vec<i32> = info.partitions.iter().map(|p| p.partition).collect();
     // A consumer without a group (a throwaway group.id): the check reads one
     // message per partition by assignment.
-    let consumer = ConsumerBuilder::new(settings).build()?;
-    checked_offsets_for_time(consumer.inner(), settings, topic, &partitions, timestamp_ms)
+    let mut consumer = ConsumerBuilder::new(settings).build()?;
+    checked_offsets_for_time(&mut consumer, topic, &partitions, timestamp_ms)
 }
 
-/// [`offsets_for_time`] with `consumer`, checked: Kafka answers a time after
-/// the newest message with "none" (the end), but tansu 0.6 answers offset 0,
-/// which would send a reader, or a group's reset, back to the beginning. So
-/// each answer is read back: a message older than the time asked for means the
-/// engine had none, and the answer becomes `None`.
-pub(crate) fn checked_offsets_for_time<C: ConsumerContext>(
-    consumer: &BaseConsumer<C>,
-    settings: &KafkaSettings,
+/// [`offsets_for_time`] with `consumer` (one that has read nothing yet),
+/// checked: Kafka answers a time after the newest message with "none" (the
+/// end), but tansu 0.6 answers offset 0, which would send a reader, or a
+/// group's reset, back to the beginning. So each answer is read back: a
+/// message older than the time asked for means the engine had none, and the
+/// answer becomes `None`.
+pub(crate) fn checked_offsets_for_time(
+    consumer: &mut KafkaConsumer,
     topic: &str,
     partitions: &[i32],
     timestamp_ms: i64,
 ) -> Result<Vec<(i32, Option<i64>)>> {
+    let settings = consumer.settings().clone();
     let mut tpl = TopicPartitionList::new();
     for partition in partitions {
         tpl.add_partition_offset(topic, *partition, Offset::Offset(timestamp_ms))
             .map_err(|e| Error::kafka("building the request", e))?;
     }
     let found = consumer
+        .inner()
         .offsets_for_times(tpl, settings.timeout())
         .map_err(|e| settings.client_error("looking up offsets for a time", e))?;
     let mut offsets = Vec::new();
@@ -212,7 +214,7 @@ pub(crate) fn checked_offsets_for_time<C: ConsumerContext>(
         let partition = element.partition();
         let answer = element.offset().to_raw().filter(|o| *o >= 0);
         let checked = match answer {
-            Some(offset) => match timestamp_at(consumer, settings, topic, partition, offset)? {
+            Some(offset) => match timestamp_at(consumer, topic, partition, offset)? {
                 Some(found_ms) if found_ms < timestamp_ms => None,
                 _ => Some(offset),
             },
@@ -225,47 +227,44 @@ pub(crate) fn checked_offsets_for_time<C: ConsumerContext>(
 }
 
 /// The timestamp of the first message at or after `offset` (or after the log
-/// start, when `offset` is below it), read with `consumer` (assigned to that one
-/// position, then unassigned); `None` when there is none (the end of the
-/// partition) or it has no timestamp. "At or after": the message at `offset`
-/// itself may be gone (compaction, a transaction marker).
-fn timestamp_at<C: ConsumerContext>(
-    consumer: &BaseConsumer<C>,
-    settings: &KafkaSettings,
+/// start, when `offset` is below it), read with `consumer` through the poll
+/// loop, assigned to that one position and then given its assignment back;
+/// `None` when there is none (the end of the partition) or it has no
+/// timestamp. "At or after": the message at `offset` itself may be gone
+/// (compaction, a transaction marker).
+fn timestamp_at(
+    consumer: &mut KafkaConsumer,
     topic: &str,
     partition: i32,
     offset: i64,
 ) -> Result<Option<i64>> {
+    let settings = consumer.settings().clone();
     let (low, high) = consumer
+        .inner()
         .fetch_watermarks(topic, partition, settings.timeout())
         .map_err(|e| settings.client_error(format!("watermarks of {topic}[{partition}]"), e))?;
     if offset >= high {
         return Ok(None);
     }
     let offset = offset.max(low);
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
-        .map_err(|e| Error::kafka("building the assignment", e))?;
-    let previous = consumer.assignment().ok();
-    consumer
-        .assign(&tpl)
-        .map_err(|e| settings.client_error("assigning a partition", e))?;
-    let deadline = std::time::Instant::now() + settings.timeout();
+    let previous_topic = consumer.topic().to_string();
+    let previous = consumer.inner().assignment().unwrap_or_default();
+    consumer.assign(topic, &[(partition, Offset::Offset(offset))])?;
+    // An end this consumer saw before is not this read's.
+    consumer.at_end.remove(&partition);
+    let limits = PollLimits {
+        max: 1,
+        timeout: settings.timeout(),
+        stop_at_end: true,
+    };
     let mut timestamp = None;
-    while std::time::Instant::now() < deadline {
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(message)) if message.partition() == partition && message.offset() >= offset => {
-                timestamp = message.timestamp().to_millis();
-                break;
-            }
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
-            _ => {}
+    let read = consumer.poll_messages(limits, &mut |message| {
+        if message.partition() == partition && message.offset() >= offset {
+            timestamp = message.timestamp().to_millis();
         }
-    }
-    let restore = previous.unwrap_or_default();
-    consumer
-        .assign(&restore)
-        .map_err(|e| settings.client_error("restoring the assignment", e))?;
+    });
+    consumer.assign_list(&previous_topic, &previous)?;
+    read?;
     Ok(timestamp)
 }
 

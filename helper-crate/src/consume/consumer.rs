@@ -120,7 +120,7 @@ impl WeatherConsumer {
         if options.subscribes() {
             client.subscribe(&options.topic)?;
         } else {
-            let starts = start_positions(&client, &options, &partitions)?;
+            let starts = start_positions(&mut client, &options, &partitions)?;
             client.assign_list(&options.topic, &starts)?;
         }
         let dead_letters = match &options.dead_letter {
@@ -477,7 +477,7 @@ pub(super) fn offset_in(list: &TopicPartitionList, topic: &str, partition: i32) 
 
 /// The offsets to assign when not subscribing: the start in every partition.
 fn start_positions(
-    client: &KafkaConsumer,
+    client: &mut KafkaConsumer,
     options: &ConsumeOptions,
     partitions: &[i32],
 ) -> Result<TopicPartitionList> {
@@ -495,14 +495,8 @@ fn start_positions(
     if let StartFrom::Timestamp(ms) = options.from {
         // ListOffsets by time: the earliest offset whose timestamp is >= the time,
         // or the end of the partition when there is none.
-        let settings = client.settings();
-        let found = crate::offsets::checked_offsets_for_time(
-            client.inner(),
-            settings,
-            &options.topic,
-            partitions,
-            ms,
-        )?;
+        let found =
+            crate::offsets::checked_offsets_for_time(client, &options.topic, partitions, ms)?;
         tpl = TopicPartitionList::new();
         for (partition, offset) in found {
             tpl.add_partition_offset(

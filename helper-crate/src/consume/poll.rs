@@ -4,7 +4,8 @@
 //! an event ("partition 0 is at its end"), or an error. Rebalance and commit
 //! callbacks run inside `poll` too. Every reader in the crate (the lab's
 //! consumer, the commit-strategy and exactly-once demos, the group demo, the
-//! benchmark, the tests) reads through [`KafkaConsumer::poll_messages`], which:
+//! benchmark, the check of offsets looked up by time, the tests) reads through
+//! [`KafkaConsumer::poll_messages`], which:
 //!
 //! - waits at most until its deadline, and returns after `max` messages;
 //! - tracks the end of each assigned partition and, when asked, returns as soon
