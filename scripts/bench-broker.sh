@@ -1,4 +1,4 @@
-# Sourced by bench-sweep.sh, compare-cli.sh, fetch-settings.sh, produce-ab.sh and produce-layers.sh: builds kafka-lab (release) and
+# Sourced by bench-sweep.sh, compare-cli.sh, consume-ab.sh, fetch-settings.sh, produce-ab.sh and produce-layers.sh: builds kafka-lab (release) and
 # starts a fresh embedded broker for a measurement; write_kcat_lines (below)
 # writes the readings it sends as lines for kcat -P.
 #
