@@ -1,6 +1,7 @@
 # Sourced by bench-sweep.sh, compare-cli.sh, consume-ab.sh, fetch-settings.sh, produce-ab.sh and produce-layers.sh: builds kafka-lab (release) and
 # starts a fresh embedded broker for a measurement; write_kcat_lines (below)
-# writes the readings it sends as lines for kcat -P.
+# writes the readings it sends as lines for kcat -P, and print_rounds sums up
+# rounds alternated with kcat.
 #
 #   start_bench_broker ENGINE TOPIC:PARTITIONS...
 #
@@ -54,4 +55,23 @@ for reading in readings:
     echo "expected $messages readings for kcat, got $(wc -l <"$file")" >&2
     exit 1
   fi
+}
+
+# print_rounds FILE: the summary of commands alternated with kcat round by
+# round (produce-ab.sh, consume-ab.sh), from FILE's "ROUND NAME START END"
+# lines (one of them named kcat): per name, the median wall time, the median
+# over rounds of kcat's wall ÷ its wall (> 1: faster than kcat), and each run.
+print_rounds() {
+  python3 - "$1" <<'PY'
+import statistics, sys
+walls = {}
+for line in open(sys.argv[1]):
+    round_, name, start, end = line.split()
+    walls.setdefault(name, {})[round_] = float(end) - float(start)
+kcat = walls["kcat"]
+for name, times in walls.items():
+    ratio = statistics.median(kcat[r] / t for r, t in times.items())
+    runs = [round(times[r], 3) for r in sorted(times, key=int)]
+    print(f"{name:12s} median {statistics.median(times.values()):.3f} s   kcat/this per round {ratio:.2f}   runs {runs}")
+PY
 }

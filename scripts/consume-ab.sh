@@ -48,15 +48,4 @@ for round in $(seq 0 $((rounds - 1))); do
   done
 done
 
-python3 - "$work/times" <<'PY'
-import statistics, sys
-walls = {}
-for line in open(sys.argv[1]):
-    round_, name, start, end = line.split()
-    walls.setdefault(name, {})[round_] = float(end) - float(start)
-kcat = walls["kcat"]
-for name, times in walls.items():
-    ratio = statistics.median(kcat[r] / t for r, t in times.items())
-    runs = [round(times[r], 2) for r in sorted(times, key=int)]
-    print(f"{name:8s} median {statistics.median(times.values()):.2f} s   kcat/this per round {ratio:.2f}   runs {runs}")
-PY
+print_rounds "$work/times"

@@ -52,15 +52,4 @@ for ((round = 0; round < rounds; round++)); do
   done
 done
 
-python3 - "$work/times" <<'PY'
-import statistics, sys
-walls = {}
-for line in open(sys.argv[1]):
-    round_, name, start, end = line.split()
-    walls.setdefault(name, {})[round_] = float(end) - float(start)
-kcat = walls["kcat"]
-for name, times in walls.items():
-    ratio = statistics.median(kcat[r] / t for r, t in times.items())
-    runs = [round(times[r], 3) for r in sorted(times, key=int)]
-    print(f"{name:12s} median {statistics.median(times.values()):.3f} s   kcat/this per round {ratio:.2f}   runs {runs}")
-PY
+print_rounds "$work/times"

@@ -250,8 +250,6 @@ fn timestamp_at(
     let previous_topic = consumer.topic().to_string();
     let previous = consumer.inner().assignment().unwrap_or_default();
     consumer.assign(topic, &[(partition, Offset::Offset(offset))])?;
-    // An end this consumer saw before is not this read's.
-    consumer.at_end.remove(&partition);
     let limits = PollLimits {
         max: 1,
         timeout: settings.timeout(),

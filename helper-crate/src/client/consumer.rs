@@ -3,8 +3,8 @@
 //! them it has read to the end, and whether the brokers answer. Also how it
 //! closes: a group member leaves its group when dropped, within a bounded wait.
 //!
-//! It is made by [`ConsumerBuilder::build`](super::ConsumerBuilder::build); its poll loop is in
-//! [`crate::consume::poll`].
+//! It is made by [`ConsumerBuilder::build`](super::ConsumerBuilder::build);
+//! its poll loop is in [`crate::consume::poll`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::mem::ManuallyDrop;
@@ -21,9 +21,10 @@ use crate::error::{Error, Result};
 use super::commit::commit_within;
 use super::{dropped, offset_list, DroppedByCreator, GroupEvent, GroupEvents};
 
-/// A consumer built by [`ConsumerBuilder`](super::ConsumerBuilder), and what its poll loop keeps track
-/// of: the topic it reads, its partitions, and which of them it has read to the
-/// end. It reads one topic. The poll loop is [`KafkaConsumer::poll_messages`].
+/// A consumer built by [`ConsumerBuilder`](super::ConsumerBuilder), and what
+/// its poll loop keeps track of: the topic it reads, its partitions, and which
+/// of them it has read to the end. It reads one topic. The poll loop is
+/// [`KafkaConsumer::poll_messages`].
 pub struct KafkaConsumer {
     pub(crate) consumer: DroppedByCreator<BaseConsumer<GroupEvents>>,
     pub(crate) settings: KafkaSettings,
@@ -157,6 +158,12 @@ impl KafkaConsumer {
             .assign(tpl)
             .map_err(|e| self.settings.client_error("assigning partitions", e))?;
         self.assigned = tpl.elements().iter().map(|e| e.partition()).collect();
+        // Each partition is read anew from where the list says: what this
+        // consumer knew of its end belongs to an earlier read.
+        for partition in &self.assigned {
+            self.at_end.remove(partition);
+            self.end_marks.remove(partition);
+        }
         Ok(())
     }
 
@@ -320,5 +327,27 @@ impl KafkaConsumer {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::ConsumerBuilder;
+
+    #[test]
+    fn a_partition_assigned_anew_is_not_at_its_old_end() {
+        // No broker needed: building and assigning are local to the client
+        // (the fetch wait is given, so no engine is asked for it).
+        let settings = KafkaSettings::new("127.0.0.1:1").with("fetch.wait.max.ms", "100");
+        let mut consumer = ConsumerBuilder::new(&settings).build().unwrap();
+        consumer.at_end.extend([0, 1]);
+        consumer.end_marks.extend([(0, 5), (1, 7)]);
+        consumer
+            .assign("weather", &[(0, Offset::Offset(2))])
+            .unwrap();
+        assert!(!consumer.read_to_end(), "partition 0 is read anew");
+        assert_eq!(consumer.at_end, BTreeSet::from([1]));
+        assert_eq!(consumer.end_marks, BTreeMap::from([(1, 7)]));
     }
 }
