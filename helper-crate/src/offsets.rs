@@ -214,7 +214,7 @@ pub(crate) fn checked_offsets_for_time(
         let partition = element.partition();
         let answer = element.offset().to_raw().filter(|o| *o >= 0);
         let checked = match answer {
-            Some(offset) => match timestamp_at(consumer, topic, partition, offset)? {
+            Some(offset) => match timestamp_at(consumer, &settings, topic, partition, offset)? {
                 Some(found_ms) if found_ms < timestamp_ms => None,
                 _ => Some(offset),
             },
@@ -227,18 +227,18 @@ pub(crate) fn checked_offsets_for_time(
 }
 
 /// The timestamp of the first message at or after `offset` (or after the log
-/// start, when `offset` is below it), read with `consumer` through the poll
-/// loop, assigned to that one position and then given its assignment back;
-/// `None` when there is none (the end of the partition) or it has no
-/// timestamp. "At or after": the message at `offset` itself may be gone
+/// start, when `offset` is below it), read with `consumer` (built with
+/// `settings`) through the poll loop, assigned to that one position and then
+/// given its assignment back; `None` when there is none (the end of the
+/// partition) or it has no timestamp. "At or after": the message at `offset` itself may be gone
 /// (compaction, a transaction marker).
 fn timestamp_at(
     consumer: &mut KafkaConsumer,
+    settings: &KafkaSettings,
     topic: &str,
     partition: i32,
     offset: i64,
 ) -> Result<Option<i64>> {
-    let settings = consumer.settings().clone();
     let (low, high) = consumer
         .inner()
         .fetch_watermarks(topic, partition, settings.timeout())
